@@ -1,0 +1,134 @@
+//! One typed row struct per table. The same declaration serves the store's reads,
+//! `vouch export`/`vouch import`, and the test that no table is left out of them.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
+
+/// A row that can be read from and written to its table in full.
+pub trait TableRow: Serialize + for<'de> Deserialize<'de> + Send + Sync + Sized + 'static {
+    const TABLE: &'static str;
+    const COLUMNS: &'static [&'static str];
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self>;
+    fn bind_all(self, q: Query<'static, Any, AnyArguments>) -> Query<'static, Any, AnyArguments>;
+}
+
+macro_rules! table_row {
+    ($(#[$m:meta])* $name:ident => $table:literal { $($col:ident : $ty:ty),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name { $(pub $col: $ty),+ }
+
+        impl TableRow for $name {
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($col)),+];
+            fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+                Ok(Self { $($col: row.try_get(stringify!($col))?),+ })
+            }
+            fn bind_all(self, q: Query<'static, Any, AnyArguments>) -> Query<'static, Any, AnyArguments> {
+                q $(.bind(self.$col))+
+            }
+        }
+    };
+}
+
+/// The comma-separated column list of a table, for `SELECT` statements.
+pub fn columns<T: TableRow>() -> String {
+    T::COLUMNS.join(", ")
+}
+
+table_row!(
+    /// A business: the tenant every other row belongs to.
+    Workspace => "workspaces" {
+    id: i64, public_id: String, slug: String, name: String, brand_color: String,
+    logo_url: String, currency: String, time_zone: String, sender_name: String,
+    sender_email: String, created_at: i64, updated_at: i64,
+});
+
+table_row!(
+    /// A person who signs in; members tie users to workspaces with a role.
+    User => "users" {
+    id: i64, email: String, password_hash: String, created_at: i64, updated_at: i64,
+});
+
+table_row!(Member => "members" {
+    id: i64, workspace_id: i64, user_id: i64, role: String, created_at: i64,
+});
+
+table_row!(Session => "sessions" {
+    id: i64, workspace_id: i64, user_id: i64, token_hash: String, csrf_token: String,
+    ip: String, user_agent: String, created_at: i64, last_seen_at: i64, expires_at: i64,
+});
+
+table_row!(ApiKey => "api_keys" {
+    id: i64, workspace_id: i64, public_id: String, name: String, prefix: String,
+    key_hash: String, scopes: String, created_by: String, created_at: i64,
+    last_used_at: Option<i64>, revoked_at: Option<i64>,
+});
+
+table_row!(AuditEntry => "audit_log" {
+    id: i64, workspace_id: i64, actor_kind: String, actor_id: Option<i64>, actor_label: String,
+    action: String, target: String, details: String, ip: String, created_at: i64,
+});
+
+table_row!(
+    /// A domain event in the outbox, written in the transaction of the change it reports.
+    Event => "events" {
+    id: i64, workspace_id: i64, public_id: String, kind: String, payload: String,
+    created_at: i64, dispatched_at: Option<i64>,
+});
+
+table_row!(Job => "jobs" {
+    id: i64, workspace_id: Option<i64>, kind: String, payload: String, status: String,
+    attempts: i64, max_attempts: i64, run_at: i64, locked_until: Option<i64>,
+    locked_by: Option<String>, last_error: Option<String>, dedupe_key: Option<String>,
+    created_at: i64, updated_at: i64, finished_at: Option<i64>,
+});
+
+table_row!(LoginThrottle => "login_throttle" {
+    key: String, failures: i64, window_start: i64,
+});
+
+table_row!(SystemProbe => "system_probes" {
+    key: String, runs: i64, last_run_at: i64,
+});
+
+/// A query whose SQL is built at run time from static column lists (never from input).
+pub type AnyQuery = Query<'static, Any, AnyArguments>;
+
+pub fn dynamic(sql: String) -> AnyQuery {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+}
+
+/// `SELECT <all columns of T> FROM <table of T> <rest>`.
+pub fn select<T: TableRow>(rest: &str) -> AnyQuery {
+    dynamic(format!(
+        "SELECT {} FROM {} {rest}",
+        columns::<T>(),
+        T::TABLE
+    ))
+}
+
+pub async fn fetch_optional<T: TableRow>(
+    c: &mut crate::Conn,
+    q: AnyQuery,
+) -> sqlx::Result<Option<T>> {
+    q.fetch_optional(&mut *c)
+        .await?
+        .map(|r| T::from_row(&r))
+        .transpose()
+}
+
+pub async fn fetch_one<T: TableRow>(c: &mut crate::Conn, q: AnyQuery) -> sqlx::Result<T> {
+    T::from_row(&q.fetch_one(&mut *c).await?)
+}
+
+pub async fn fetch_all<T: TableRow>(c: &mut crate::Conn, q: AnyQuery) -> sqlx::Result<Vec<T>> {
+    q.fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(T::from_row)
+        .collect()
+}

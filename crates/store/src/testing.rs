@@ -1,0 +1,99 @@
+//! Databases for tests: a fresh SQLite file, or a fresh PostgreSQL database on the server
+//! named by `VOUCH_TEST_DATABASE_URL`. Tests that need PostgreSQL are `#[ignore]`d and run by
+//! CI with `--ignored`; run without the variable they fail loudly instead of passing.
+
+use crate::{ConnectOptions, Store};
+
+/// Keeps a test's SQLite folder alive as long as the store is used.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<scratch::TempDir>,
+}
+
+pub const PG_ENV: &str = "VOUCH_TEST_DATABASE_URL";
+
+/// The PostgreSQL server for tests, or a panic that says how to provide one.
+pub fn postgres_server_url() -> String {
+    std::env::var(PG_ENV).unwrap_or_else(|_| {
+        panic!("this test needs PostgreSQL: set {PG_ENV}=postgres://USER@HOST:PORT/DB (CI does)")
+    })
+}
+
+/// A new, empty database on the test PostgreSQL server; returns its URL.
+pub async fn fresh_postgres_url() -> String {
+    use sqlx::Connection;
+    let server = postgres_server_url();
+    sqlx::any::install_default_drivers();
+    let name = format!("vouch_test_{}", vouch_core::secret::random_hex::<6>());
+    let mut admin = sqlx::AnyConnection::connect(&server)
+        .await
+        .expect("connect to test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let (base, _) = server.rsplit_once('/').expect("URL ends with /DB");
+    format!("{base}/{name}")
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = scratch::TempDir::new();
+        let url = crate::sqlite_url(&dir.path().join("vouch.db"));
+        let store = Store::open(&url, &ConnectOptions::default())
+            .await
+            .expect("open sqlite");
+        Self {
+            store,
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    pub async fn postgres() -> Self {
+        let url = fresh_postgres_url().await;
+        let store = Store::open(&url, &ConnectOptions::default())
+            .await
+            .expect("open postgres");
+        Self {
+            store,
+            url,
+            _dir: None,
+        }
+    }
+}
+
+/// A temporary folder removed on drop, so the store needs no test-only dependency.
+pub mod scratch {
+    use std::path::{Path, PathBuf};
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new() -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "vouch-test-{}",
+                vouch_core::secret::random_hex::<8>()
+            ));
+            std::fs::create_dir_all(&path).expect("create temp dir");
+            Self(path)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Default for TempDir {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The admin dashboard: server-rendered pages (askama), plain forms that work without
+//! JavaScript, each POST checked for CSRF and role before it changes anything.
+
+mod access;
+mod entry;
+mod session;
+mod views;
+mod workspace;
+
+pub use session::{CSRF_COOKIE, SESSION_COOKIE};
+
+use crate::AppState;
+use askama::Template;
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use vouch_store::StoreError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(entry::home))
+        .route("/login", get(entry::login_page).post(entry::login))
+        .route("/setup", post(entry::setup))
+        .route("/logout", post(entry::logout))
+        .route("/admin", get(workspace::dashboard))
+        .route("/admin/switch", post(workspace::switch))
+        .route(
+            "/admin/settings",
+            get(workspace::settings_page).post(workspace::save_settings),
+        )
+        .route("/admin/audit", get(workspace::audit_page))
+        .route(
+            "/admin/members",
+            get(access::members_page).post(access::add_member),
+        )
+        .route("/admin/members/{id}/role", post(access::change_role))
+        .route("/admin/members/{id}/remove", post(access::remove_member))
+        .route(
+            "/admin/api-keys",
+            get(access::api_keys_page).post(access::create_api_key),
+        )
+        .route("/admin/api-keys/{id}/revoke", post(access::revoke_api_key))
+        .route("/static/app.css", get(stylesheet))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// Renders a template as an HTML response.
+pub fn page(t: impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            AdminError::Internal.into_response()
+        }
+    }
+}
+
+/// What can go wrong on an admin page, shown as a friendly page (or a trip to sign-in).
+#[derive(Debug)]
+pub enum AdminError {
+    SignIn,
+    Csrf,
+    Forbidden(String),
+    NotFound,
+    Refused(String),
+    Throttled(i64),
+    BadRequest(String),
+    Internal,
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => AdminError::NotFound,
+            StoreError::Conflict(what) => AdminError::Refused(format!("{what} already exists")),
+            StoreError::Refused(why) => AdminError::Refused(why),
+            other => {
+                tracing::error!(error = ?other, "store error on an admin page");
+                AdminError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            AdminError::SignIn => return Redirect::to("/login").into_response(),
+            AdminError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form was not sent from this Vouch page, or it is too old. Go back, reload the page and try again.".to_string(),
+            ),
+            AdminError::Forbidden(why) => (StatusCode::FORBIDDEN, "Not allowed", why),
+            AdminError::NotFound => (StatusCode::NOT_FOUND, "Not found", "There is nothing here. It may have been removed.".into()),
+            AdminError::Refused(why) => (StatusCode::CONFLICT, "That did not work", why),
+            AdminError::Throttled(minutes) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
+            ),
+            AdminError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Something is missing", why),
+            AdminError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Something went wrong on our side. It has been logged; please try again.".into(),
+            ),
+        };
+        let body = views::ErrorPage {
+            title,
+            message: &message,
+        }
+        .render()
+        .unwrap_or_else(|_| message.clone());
+        (status, Html(body)).into_response()
+    }
+}

@@ -1,0 +1,57 @@
+//! The OpenAPI document, assembled from the annotated handlers and served at `/api/openapi.json`.
+
+use super::workspace;
+use axum::Json;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Every API error has this shape; `code` is stable, `message` is for people.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({ "error": { "code": "unauthorized", "message": "this API key is not valid or has been revoked", "details": null } }))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// One of: bad_request, invalid_json, invalid_body, unknown_field, invalid, invalid_query,
+    /// unauthorized, api_key_in_query, insufficient_scope, not_found, method_not_allowed,
+    /// conflict, refused, unsupported_media_type, internal.
+    pub code: String,
+    pub message: String,
+    #[schema(value_type = Object, nullable)]
+    pub details: serde_json::Value,
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A workspace API key (vk_…), created in the admin or with `vouch api-key create`."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Vouch API", description = "Referral tracking, rewards and insights for your business. Every error is {\"error\": {\"code\", \"message\", \"details\"}}."),
+    paths(workspace::get_workspace, workspace::patch_workspace, workspace::list_members, workspace::list_audit_log),
+    components(schemas(ErrorBody, ErrorDetail, workspace::WorkspaceJson, workspace::WorkspacePatch,
+        workspace::MemberJson, workspace::MemberList, workspace::AuditEntryJson, workspace::AuditPage)),
+    modifiers(&Security),
+    tags((name = "workspace", description = "The workspace of the API key used")),
+)]
+pub struct ApiDoc;
+
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
