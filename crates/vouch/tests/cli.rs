@@ -127,7 +127,9 @@ fn config_errors_are_one_line_naming_the_setting_and_create_nothing() {
     let dir = TempDir::new();
     let d = dir.path();
     std::fs::write(d.join("typo.toml"), "bnid = \"127.0.0.1:1\"\n").unwrap();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, what the one-line error must name)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (vec!["--config", "typo.toml", "migrate"], vec![], "bnid"),
         (
             vec!["--config", "missing.toml", "migrate"],

@@ -213,7 +213,7 @@ async fn many_workers_run_each_job_once(store: Store) {
         .collect();
     let rc = runs.clone();
     run_until(workers, || rc.lock().unwrap().len() == 80).await;
-    let runs = runs.lock().unwrap();
+    let runs = runs.lock().unwrap().clone();
     assert_eq!(runs.len(), 80);
     assert!(runs.values().all(|n| *n == 1), "every job ran exactly once");
     let done = store.jobs(Some("done"), 1000).await.unwrap();

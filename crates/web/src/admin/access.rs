@@ -72,10 +72,10 @@ pub async fn add_member(
     let email = Email::parse(&f.email).map_err(|e| errors.push(e)).ok();
     let role = Role::parse(&f.role).map_err(|e| errors.push(e)).ok();
     let password = f.password.trim_end_matches(['\r', '\n']).to_string();
-    if !password.is_empty() {
-        if let Err(e) = check_new_password(&password) {
-            errors.push(e);
-        }
+    if !password.is_empty()
+        && let Err(e) = check_new_password(&password)
+    {
+        errors.push(e);
     }
     let result = match (email, role, errors.is_empty()) {
         (Some(email), Some(role), true) => {

@@ -1,0 +1,226 @@
+//! The admin in a real headless Chromium, driven over WebDriver (chromedriver). `browser_`
+//! tests are `#[ignore]`d; CI installs Chromium and runs them with `--ignored browser_`.
+//! Without chromedriver they fail with a message saying so; they never pass silently.
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vouch_store::testing::scratch::TempDir;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let bin = std::env::var("VOUCH_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = free_port();
+        let child = Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("this test needs chromedriver ({bin}): {e}; install chromium and chromium-driver"));
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let chrome = std::env::var("VOUCH_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let profile = std::env::temp_dir().join(format!("vouch-chrome-{port}"));
+        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+            "binary": chrome,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,900", format!("--user-data-dir={}", profile.display())]
+        }}}});
+        let r: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")).to_string();
+        Self { child, base, session, http }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let req = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body),
+        };
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        if v["value"].get("error").is_some() {
+            panic!("webdriver {method} {path}: {}", v["value"]);
+        }
+        v["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url })).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self.call("POST", "/element", json!({ "using": "css selector", "value": css })).await;
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.call("POST", &format!("/element/{el}/clear"), json!({})).await;
+        self.call("POST", &format!("/element/{el}/value"), json!({ "text": text })).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self.find(css).await;
+        self.call("POST", &format!("/element/{el}/click"), json!({})).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let el = self.find(css).await;
+        self.call("GET", &format!("/element/{el}/text"), json!({})).await.as_str().unwrap().to_string()
+    }
+
+    async fn url(&self) -> String {
+        self.call("GET", "/url", json!({})).await.as_str().unwrap().to_string()
+    }
+
+    async fn page(&self) -> String {
+        self.call("GET", "/source", json!({})).await.as_str().unwrap().to_string()
+    }
+
+    /// Waits until the page shows `needle` (a click's navigation can finish after the click returns).
+    async fn wait_for_text(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = self.page().await;
+            if page.contains(needle) {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "page never showed {needle:?}: {page}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_for_url(&self, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.url().await != url {
+            assert!(Instant::now() < deadline, "never reached {url}, at {}", self.url().await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn screenshot(&self, path: &std::path::Path) {
+        use std::io::Write;
+        let b64 = self.call("GET", "/screenshot", json!({})).await;
+        let bytes = decode_base64(b64.as_str().unwrap());
+        std::fs::File::create(path).unwrap().write_all(&bytes).unwrap();
+    }
+
+    async fn quit(mut self) {
+        let _ = self.call("DELETE", "", json!({})).await;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn decode_base64(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
+    clean
+        .chunks(4)
+        .flat_map(|ch| {
+            let n = ch.iter().enumerate().fold(0u32, |acc, (i, c)| acc | (val(*c) as u32) << (18 - 6 * i));
+            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            bytes[..ch.len().saturating_sub(1)].to_vec()
+        })
+        .collect()
+}
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_vouch(dir: &std::path::Path) -> Server {
+    let bind = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .current_dir(dir)
+        .args(["serve", "--bind", &bind])
+        .env("VOUCH_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&bind).is_err() {
+        assert!(Instant::now() < deadline, "vouch did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server(child, format!("http://{bind}"))
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver: run with --ignored browser_"]
+async fn browser_setup_settings_sign_out_and_in() {
+    let dir = TempDir::new();
+    let vouch = start_vouch(dir.path());
+    let base = vouch.1.clone();
+    let b = Driver::start().await;
+
+    b.go(&format!("{base}/")).await;
+    assert!(b.page().await.contains("Set up Vouch"));
+    b.fill("#workspace_name", "Anna's Bakery").await;
+    b.fill("#email", "anna@example.com").await;
+    b.fill("#password", "a long enough password").await;
+    b.fill("#password_confirm", "a long enough password").await;
+    b.click("#create-workspace").await;
+    b.wait_for_url(&format!("{base}/admin")).await;
+    assert_eq!(b.text("#workspace-name").await, "Anna's Bakery");
+    assert_eq!(b.text("#member-count").await, "1");
+
+    b.go(&format!("{base}/admin/settings")).await;
+    b.fill("#brand_color", "blue").await;
+    b.fill("#time_zone", "Europe/Paris").await;
+    b.click("#save-settings").await;
+    let page = b.wait_for_text("Nothing was saved").await;
+    assert!(page.contains("use a colour like #1f6feb"), "{page}");
+    b.fill("#brand_color", "#e34c26").await;
+    b.click("#save-settings").await;
+    b.wait_for_text("Saved.").await;
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin-settings.png");
+    b.screenshot(&shot).await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
+
+    b.click("#sign-out").await;
+    b.wait_for_url(&format!("{base}/login")).await;
+    b.go(&format!("{base}/admin")).await;
+    assert_eq!(b.url().await, format!("{base}/login"), "signed out for real");
+    b.fill("#email", "anna@example.com").await;
+    b.fill("#password", "wrong password here").await;
+    b.click("#sign-in").await;
+    b.wait_for_text("do not match").await;
+    b.fill("#email", "anna@example.com").await;
+    b.fill("#password", "a long enough password").await;
+    b.click("#sign-in").await;
+    b.wait_for_url(&format!("{base}/admin")).await;
+    b.quit().await;
+}
