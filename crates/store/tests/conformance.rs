@@ -1,5 +1,5 @@
 //! The store conformance suite: every case runs on SQLite, and on PostgreSQL as a `pg_` twin
-//! that is `#[ignore]`d unless CI (or you) run `cargo test -- --ignored pg_` with
+//! that is `#[ignore]`d unless CI (or you) run `cargo test -- --ignored pg_ pg::` with
 //! `VOUCH_TEST_DATABASE_URL` set. Run without it, a `pg_` test fails; it never passes silently.
 
 use serde_json::json;
@@ -21,7 +21,7 @@ macro_rules! conformance {
         }
         mod pg {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_"]
+            #[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
             async fn $name() { super::$name(super::TestDb::postgres().await.store).await })+
         }
     };
@@ -785,7 +785,7 @@ async fn every_table_is_exported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_"]
+#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
 async fn pg_schema_parity() {
     let sqlite = TestDb::sqlite()
         .await
@@ -816,7 +816,7 @@ async fn pg_schema_parity() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_"]
+#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
 async fn pg_round_trip_sqlite_postgres_sqlite() {
     let source = TestDb::sqlite().await;
     populate(&source.store).await;

@@ -17,12 +17,17 @@ struct Driver {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Driver {
     async fn start() -> Self {
-        let bin = std::env::var("VOUCH_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let bin =
+            std::env::var("VOUCH_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let port = free_port();
         let child = Command::new(&bin)
             .arg(format!("--port={port}"))
@@ -37,7 +42,8 @@ impl Driver {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let chrome = std::env::var("VOUCH_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let chrome =
+            std::env::var("VOUCH_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let profile = std::env::temp_dir().join(format!("vouch-chrome-{port}"));
         let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
             "binary": chrome,
@@ -45,9 +51,25 @@ impl Driver {
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      "--window-size=1280,900", format!("--user-data-dir={}", profile.display())]
         }}}});
-        let r: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")).to_string();
-        Self { child, base, session, http }
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {r}"))
+            .to_string();
+        Self {
+            child,
+            base,
+            session,
+            http,
+        }
     }
 
     async fn call(&self, method: &str, path: &str, body: Value) -> Value {
@@ -69,32 +91,60 @@ impl Driver {
     }
 
     async fn find(&self, css: &str) -> String {
-        let v = self.call("POST", "/element", json!({ "using": "css selector", "value": css })).await;
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+        let v = self
+            .call(
+                "POST",
+                "/element",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
     }
 
     async fn fill(&self, css: &str, text: &str) {
         let el = self.find(css).await;
-        self.call("POST", &format!("/element/{el}/clear"), json!({})).await;
-        self.call("POST", &format!("/element/{el}/value"), json!({ "text": text })).await;
+        self.call("POST", &format!("/element/{el}/clear"), json!({}))
+            .await;
+        self.call(
+            "POST",
+            &format!("/element/{el}/value"),
+            json!({ "text": text }),
+        )
+        .await;
     }
 
     async fn click(&self, css: &str) {
         let el = self.find(css).await;
-        self.call("POST", &format!("/element/{el}/click"), json!({})).await;
+        self.call("POST", &format!("/element/{el}/click"), json!({}))
+            .await;
     }
 
     async fn text(&self, css: &str) -> String {
         let el = self.find(css).await;
-        self.call("GET", &format!("/element/{el}/text"), json!({})).await.as_str().unwrap().to_string()
+        self.call("GET", &format!("/element/{el}/text"), json!({}))
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     async fn url(&self) -> String {
-        self.call("GET", "/url", json!({})).await.as_str().unwrap().to_string()
+        self.call("GET", "/url", json!({}))
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     async fn page(&self) -> String {
-        self.call("GET", "/source", json!({})).await.as_str().unwrap().to_string()
+        self.call("GET", "/source", json!({}))
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Waits until the page shows `needle` (a click's navigation can finish after the click returns).
@@ -105,7 +155,10 @@ impl Driver {
             if page.contains(needle) {
                 return page;
             }
-            assert!(Instant::now() < deadline, "page never showed {needle:?}: {page}");
+            assert!(
+                Instant::now() < deadline,
+                "page never showed {needle:?}: {page}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -113,7 +166,11 @@ impl Driver {
     async fn wait_for_url(&self, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.url().await != url {
-            assert!(Instant::now() < deadline, "never reached {url}, at {}", self.url().await);
+            assert!(
+                Instant::now() < deadline,
+                "never reached {url}, at {}",
+                self.url().await
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -122,7 +179,10 @@ impl Driver {
         use std::io::Write;
         let b64 = self.call("GET", "/screenshot", json!({})).await;
         let bytes = decode_base64(b64.as_str().unwrap());
-        std::fs::File::create(path).unwrap().write_all(&bytes).unwrap();
+        std::fs::File::create(path)
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
     }
 
     async fn quit(mut self) {
@@ -140,11 +200,17 @@ fn decode_base64(s: &str) -> Vec<u8> {
         b'+' => 62,
         _ => 63,
     };
-    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
+    let clean: Vec<u8> = s
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
     clean
         .chunks(4)
         .flat_map(|ch| {
-            let n = ch.iter().enumerate().fold(0u32, |acc, (i, c)| acc | (val(*c) as u32) << (18 - 6 * i));
+            let n = ch
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, c)| acc | (val(*c) as u32) << (18 - 6 * i));
             let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
             bytes[..ch.len().saturating_sub(1)].to_vec()
         })
@@ -213,7 +279,11 @@ async fn browser_setup_settings_sign_out_and_in() {
     b.click("#sign-out").await;
     b.wait_for_url(&format!("{base}/login")).await;
     b.go(&format!("{base}/admin")).await;
-    assert_eq!(b.url().await, format!("{base}/login"), "signed out for real");
+    assert_eq!(
+        b.url().await,
+        format!("{base}/login"),
+        "signed out for real"
+    );
     b.fill("#email", "anna@example.com").await;
     b.fill("#password", "wrong password here").await;
     b.click("#sign-in").await;

@@ -1,5 +1,5 @@
 //! The real `vouch` binary: configuration, the CLI, a running server, crashes and shutdowns.
-//! `pg_` tests need PostgreSQL (`VOUCH_TEST_DATABASE_URL`) and run with `--ignored pg_`.
+//! `pg_` tests need PostgreSQL (`VOUCH_TEST_DATABASE_URL`) and run with `--ignored pg_ pg::`.
 
 use serde_json::Value;
 use std::io::Write;
@@ -554,7 +554,7 @@ fn kill_9_during_a_job_then_restart() {
 }
 
 #[test]
-#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_"]
+#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
 fn pg_kill_9_during_a_job_then_restart() {
     let dir = TempDir::new();
     let db = tokio::runtime::Runtime::new()
@@ -586,7 +586,7 @@ fn sigterm_drains_the_running_job_before_exiting() {
 }
 
 #[test]
-#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_"]
+#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
 fn pg_two_servers_share_one_queue_without_running_a_job_twice() {
     let dir = TempDir::new();
     let d = dir.path();

@@ -19,7 +19,7 @@ macro_rules! on_both {
         }
         mod pg {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_"]
+            #[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
             async fn $name() { super::$name(super::TestDb::postgres().await.store).await })+
         }
     };
