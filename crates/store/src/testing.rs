@@ -97,3 +97,20 @@ pub mod scratch {
         }
     }
 }
+
+/// Declares each listed `async fn case(store: Store)` as a SQLite test and as a `pg::` twin
+/// that is `#[ignore]`d unless run with `--ignored pg::` (and `VOUCH_TEST_DATABASE_URL`).
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::testing::TestDb::sqlite().await.store).await })+
+        }
+        mod pg {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
+            async fn $name() { super::$name($crate::testing::TestDb::postgres().await.store).await })+
+        }
+    };
+}

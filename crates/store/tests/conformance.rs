@@ -13,21 +13,7 @@ use vouch_store::jobs::{self, Failure, NewJob};
 use vouch_store::testing::TestDb;
 use vouch_store::{Store, StoreError, commands, outbox, workspaces};
 
-macro_rules! conformance {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::TestDb::sqlite().await.store).await })+
-        }
-        mod pg {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
-            async fn $name() { super::$name(super::TestDb::postgres().await.store).await })+
-        }
-    };
-}
-
-conformance!(
+vouch_store::both_backends!(
     migrations_are_idempotent_and_checked,
     workspaces_have_unique_slugs_and_settings,
     members_roles_and_the_last_owner,

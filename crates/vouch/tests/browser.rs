@@ -4,6 +4,9 @@
 
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
+
+mod common;
+use common::{Server, free_port};
 use std::time::{Duration, Instant};
 use vouch_store::testing::scratch::TempDir;
 
@@ -14,14 +17,6 @@ struct Driver {
     base: String,
     session: String,
     http: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Driver {
@@ -86,6 +81,13 @@ impl Driver {
         v["value"].clone()
     }
 
+    async fn call_str(&self, method: &str, path: &str) -> String {
+        let v = self.call(method, path, json!({})).await;
+        v.as_str()
+            .unwrap_or_else(|| panic!("{path}: {v}"))
+            .to_string()
+    }
+
     async fn go(&self, url: &str) {
         self.call("POST", "/url", json!({ "url": url })).await;
     }
@@ -124,27 +126,15 @@ impl Driver {
 
     async fn text(&self, css: &str) -> String {
         let el = self.find(css).await;
-        self.call("GET", &format!("/element/{el}/text"), json!({}))
-            .await
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.call_str("GET", &format!("/element/{el}/text")).await
     }
 
     async fn url(&self) -> String {
-        self.call("GET", "/url", json!({}))
-            .await
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.call_str("GET", "/url").await
     }
 
     async fn page(&self) -> String {
-        self.call("GET", "/source", json!({}))
-            .await
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.call_str("GET", "/source").await
     }
 
     /// Waits until the page shows `needle` (a click's navigation can finish after the click returns).
@@ -217,39 +207,12 @@ fn decode_base64(s: &str) -> Vec<u8> {
         .collect()
 }
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_vouch(dir: &std::path::Path) -> Server {
-    let bind = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .current_dir(dir)
-        .args(["serve", "--bind", &bind])
-        .env("VOUCH_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&bind).is_err() {
-        assert!(Instant::now() < deadline, "vouch did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server(child, format!("http://{bind}"))
-}
-
 #[tokio::test]
 #[ignore = "needs Chromium and chromedriver: run with --ignored browser_"]
 async fn browser_setup_settings_sign_out_and_in() {
     let dir = TempDir::new();
-    let vouch = start_vouch(dir.path());
-    let base = vouch.1.clone();
+    let vouch = Server::start(dir.path(), &[]);
+    let base = format!("http://{}", vouch.bind);
     let b = Driver::start().await;
 
     b.go(&format!("{base}/")).await;

@@ -3,22 +3,13 @@
 
 use serde_json::Value;
 use std::io::Write;
+
+mod common;
+use common::{Server, vouch_cmd};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 use vouch_store::testing::scratch::TempDir;
-
-fn vouch_cmd(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vouch"));
-    c.current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VOUCH_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("VOUCH_LOG_LEVEL", "warn");
-    c
-}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     vouch_cmd(dir)
@@ -41,73 +32,6 @@ fn run_ok(dir: &Path, args: &[&str]) -> Value {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).trim().to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    bind: String,
-}
-
-impl Server {
-    fn start(dir: &Path, extra: &[&str]) -> Self {
-        let bind = format!("127.0.0.1:{}", free_port());
-        let child = vouch_cmd(dir)
-            .args(["serve", "--bind", &bind])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let s = Server { child, bind };
-        s.wait_ready();
-        s
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.bind)
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(&self.bind) {
-                let _ =
-                    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                let mut buf = String::new();
-                let _ = std::io::Read::read_to_string(&mut s, &mut buf);
-                if buf.starts_with("HTTP/1.1 200") {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server on {} never became ready",
-                self.bind
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        self.child.wait().unwrap()
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL: no cleanup at all
-        self.child.wait().unwrap();
-    }
 }
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {

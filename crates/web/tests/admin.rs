@@ -414,9 +414,7 @@ async fn viewers_change_nothing_and_only_owners_manage_access() {
 #[tokio::test]
 async fn settings_form_marks_each_bad_field_and_saves_nothing() {
     let app = TestApp::new().await;
-    let mut b = Browser::new(&app);
-    b.set_up("Shop", "owner@example.com", PASSWORD).await;
-    let csrf = b.csrf().await;
+    let (mut b, csrf) = Browser::shop_owner(&app).await;
     let r = b
         .post(
             "/admin/settings",
@@ -459,9 +457,7 @@ async fn settings_form_marks_each_bad_field_and_saves_nothing() {
 #[tokio::test]
 async fn owners_manage_members_from_the_admin() {
     let app = TestApp::new().await;
-    let mut b = Browser::new(&app);
-    b.set_up("Shop", "owner@example.com", PASSWORD).await;
-    let csrf = b.csrf().await;
+    let (mut b, csrf) = Browser::shop_owner(&app).await;
     let bad = b
         .post(
             "/admin/members",

@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Browser, PASSWORD, TestApp};
+use common::{Browser, TestApp};
 use serde_json::json;
 use vouch_core::{ApiScope, Email, Role, Slug};
 use vouch_store::audit::Actor;
@@ -91,9 +91,7 @@ async fn missing_wrong_and_misplaced_keys_are_refused() {
 #[tokio::test]
 async fn api_key_lifecycle_from_the_admin() {
     let app = TestApp::new().await;
-    let mut b = Browser::new(&app);
-    b.set_up("Shop", "owner@example.com", PASSWORD).await;
-    let csrf = b.csrf().await;
+    let (mut b, csrf) = Browser::shop_owner(&app).await;
     let created = b
         .post(
             "/admin/api-keys",

@@ -183,6 +183,14 @@ impl<'a> Browser<'a> {
         .await
     }
 
+    /// A browser signed in as the owner of a fresh "Shop" workspace, with its CSRF token.
+    pub async fn shop_owner(app: &'a TestApp) -> (Self, String) {
+        let mut b = Self::new(app);
+        b.set_up("Shop", "owner@example.com", PASSWORD).await;
+        let csrf = b.csrf().await;
+        (b, csrf)
+    }
+
     /// The CSRF token of the signed-in session, read from a page.
     pub async fn csrf(&mut self) -> String {
         self.get("/admin").await.csrf()

@@ -8,24 +8,9 @@ use std::time::Duration;
 use vouch_core::clock::now_ms;
 use vouch_store::Store;
 use vouch_store::jobs::{self, NewJob};
-use vouch_store::testing::TestDb;
 use vouch_worker::{Permanent, Registry, Worker, WorkerConfig};
 
-macro_rules! on_both {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::TestDb::sqlite().await.store).await })+
-        }
-        mod pg {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_ pg::"]
-            async fn $name() { super::$name(super::TestDb::postgres().await.store).await })+
-        }
-    };
-}
-
-on_both!(
+vouch_store::both_backends!(
     failing_jobs_retry_then_succeed,
     hopeless_jobs_go_dead,
     permanent_failures_and_panics_do_not_retry_forever,
@@ -44,6 +29,10 @@ fn config(id: &str) -> WorkerConfig {
     }
 }
 
+async fn is_done(store: &Store, id: i64) -> bool {
+    store.job(id).await.unwrap().unwrap().status == "done"
+}
+
 async fn enqueue(store: &Store, job: NewJob) -> i64 {
     let mut c = store.read().await.unwrap();
     jobs::enqueue(&mut c, &job, now_ms())
@@ -53,14 +42,17 @@ async fn enqueue(store: &Store, job: NewJob) -> i64 {
 }
 
 /// Runs workers until `done` says so (or 20 s pass), then stops them.
-async fn run_until(workers: Vec<Worker>, done: impl Fn() -> bool) {
+async fn run_until<F: std::future::Future<Output = bool>>(
+    workers: Vec<Worker>,
+    done: impl Fn() -> F,
+) {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let handles: Vec<_> = workers
         .into_iter()
         .map(|w| tokio::spawn(w.run(rx.clone())))
         .collect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !done() && tokio::time::Instant::now() < deadline {
+    while !done().await && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tx.send(true).unwrap();
@@ -88,20 +80,7 @@ async fn failing_jobs_retry_then_succeed(store: Store) {
     let id = enqueue(&store, NewJob::new("flaky", json!({}))).await;
     let w = Worker::new(store.clone(), r, config("w"));
     // The first attempt fails; the retry waits ~1 s of backoff, then succeeds.
-    let s = store.clone();
-    let done = Arc::new(Mutex::new(false));
-    let d = done.clone();
-    let watcher = tokio::spawn(async move {
-        loop {
-            if s.job(id).await.unwrap().unwrap().status == "done" {
-                *d.lock().unwrap() = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    run_until(vec![w], || *done.lock().unwrap()).await;
-    watcher.abort();
+    run_until(vec![w], || is_done(&store, id)).await;
     let job = store.job(id).await.unwrap().unwrap();
     assert_eq!((job.status.as_str(), job.attempts), ("done", 2));
     assert_eq!(job.last_error.as_deref(), Some("first try fails"));
@@ -160,28 +139,15 @@ async fn heartbeat_keeps_a_long_job_leased(store: Store) {
     a.lease = Duration::from_millis(450);
     let mut b = config("b");
     b.lease = Duration::from_millis(450);
-    let s = store.clone();
-    let done = Arc::new(Mutex::new(false));
-    let d = done.clone();
-    let watcher = tokio::spawn(async move {
-        loop {
-            if s.job(id).await.unwrap().unwrap().status == "done" {
-                *d.lock().unwrap() = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
     let registry_b = r.clone();
     run_until(
         vec![
             Worker::new(store.clone(), r, a),
             Worker::new(store.clone(), registry_b, b),
         ],
-        || *done.lock().unwrap(),
+        || is_done(&store, id),
     )
     .await;
-    watcher.abort();
     assert_eq!(*runs.lock().unwrap(), 1, "the job ran once");
     assert_eq!(store.job(id).await.unwrap().unwrap().attempts, 1);
 }
@@ -212,7 +178,11 @@ async fn many_workers_run_each_job_once(store: Store) {
         .map(|i| Worker::new(store.clone(), r.clone(), config(&format!("w{i}"))))
         .collect();
     let rc = runs.clone();
-    run_until(workers, || rc.lock().unwrap().len() == 80).await;
+    run_until(workers, || {
+        let n = rc.lock().unwrap().len();
+        async move { n == 80 }
+    })
+    .await;
     let runs = runs.lock().unwrap().clone();
     assert_eq!(runs.len(), 80);
     assert!(runs.values().all(|n| *n == 1), "every job ran exactly once");
