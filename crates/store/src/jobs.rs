@@ -10,6 +10,11 @@ use sqlx::Row;
 
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 8;
 
+/// A typed job: its kind names the handler, its fields are the payload.
+pub trait JobSpec: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+    const KIND: &'static str;
+}
+
 /// A job to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -34,6 +39,14 @@ impl NewJob {
             dedupe_key: None,
         }
     }
+    /// A job from its typed payload.
+    pub fn of<J: JobSpec>(job: &J) -> Self {
+        Self::new(
+            J::KIND,
+            serde_json::to_value(job).expect("job payloads serialise to JSON"),
+        )
+    }
+
     pub fn workspace(mut self, id: i64) -> Self {
         self.workspace_id = Some(id);
         self

@@ -2,13 +2,23 @@
 //! enqueued in that same transaction. Nothing is sent for a change that rolled back, and
 //! nothing committed is forgotten: the worker dispatches every event at least once.
 
-use crate::jobs::{self, NewJob};
+use crate::jobs::{self, JobSpec, NewJob};
 use crate::rows::{self, Event};
 use crate::{Conn, Millis, Result};
 use vouch_core::secret::random_hex;
 
+/// The job that carries one event to its subscribers.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DispatchEvent {
+    pub event_id: i64,
+}
+
+impl JobSpec for DispatchEvent {
+    const KIND: &'static str = "event.dispatch";
+}
+
 /// The job kind that carries an event to its subscribers.
-pub const DISPATCH_JOB: &str = "event.dispatch";
+pub const DISPATCH_JOB: &str = DispatchEvent::KIND;
 
 /// Writes `kind` with `payload` to the outbox and enqueues its dispatch. Returns the event id.
 pub async fn emit(
@@ -31,7 +41,7 @@ pub async fn emit(
     .fetch_one(&mut *c)
     .await?;
     let id: i64 = row.try_get("id")?;
-    let job = NewJob::new(DISPATCH_JOB, serde_json::json!({ "event_id": id }))
+    let job = NewJob::of(&DispatchEvent { event_id: id })
         .workspace(workspace_id)
         .dedupe(format!("event:{id}"));
     jobs::enqueue(c, &job, now).await?;

@@ -7,7 +7,7 @@ use std::io::Write;
 mod common;
 use common::{Server, vouch_cmd};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use vouch_store::testing::scratch::TempDir;
 
@@ -567,4 +567,52 @@ fn pg_two_servers_share_one_queue_without_running_a_job_twice() {
                 .all(|j| j.attempts == 1)
         );
     });
+}
+
+#[test]
+fn json_logs_carry_the_request_id() {
+    let dir = TempDir::new();
+    let bind = format!("127.0.0.1:{}", common::free_port());
+    let child = vouch_cmd(dir.path())
+        .args([
+            "serve",
+            "--bind",
+            &bind,
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("http://{bind}/healthz");
+    wait_for("the server", 30, || {
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .get(&url)
+                .header("x-request-id", "log-test-1")
+                .send()
+                .await;
+            r.is_ok_and(|r| r.status().as_u16() == 200)
+        })
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == "log-test-1")
+        .unwrap_or_else(|| panic!("no request log with the id: {logs}"));
+    assert_eq!(request["status"], 200);
+    assert_eq!(request["span"]["route"], "/healthz");
 }

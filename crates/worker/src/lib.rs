@@ -10,15 +10,31 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use vouch_core::clock::now_ms;
-use vouch_store::jobs::{Claimed, Failure};
+use vouch_store::jobs::{Claimed, Failure, JobSpec};
 use vouch_store::{Store, outbox};
 
 pub type JobFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 type Handler = Arc<dyn Fn(Store, Claimed) -> JobFuture + Send + Sync>;
 
-/// The job kind `vouch jobs probe` enqueues: proves a worker is alive and, in tests, that a
-/// job's effect happens once across crashes and competing workers.
-pub const PROBE_JOB: &str = "system.probe";
+/// The job `vouch jobs probe` enqueues: proves a worker is alive and, in tests, that a job's
+/// effect happens once across crashes and competing workers.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    pub key: String,
+    /// Makes the probe take this long (capped at ten minutes).
+    #[serde(default)]
+    pub sleep_ms: u64,
+    /// Makes the probe fail, to watch retries.
+    #[serde(default)]
+    pub fail: bool,
+}
+
+impl JobSpec for Probe {
+    const KIND: &'static str = "system.probe";
+}
+
+pub const PROBE_JOB: &str = Probe::KIND;
 
 /// A failure that retrying cannot fix (bad payload, unknown kind): the job goes dead at once.
 #[derive(Debug)]
@@ -46,11 +62,32 @@ impl Registry {
     /// The handlers every Vouch worker runs.
     pub fn builtin() -> Self {
         let mut r = Self::empty();
-        r.register(outbox::DISPATCH_JOB, dispatch_event);
-        r.register(PROBE_JOB, run_probe);
+        r.handle(dispatch_event);
+        r.handle(run_probe);
         r
     }
 
+    /// Registers the handler of a typed job. A payload that does not parse as `J` fails the
+    /// job permanently: retrying cannot fix it.
+    pub fn handle<J, F, Fut>(&mut self, f: F)
+    where
+        J: JobSpec,
+        F: Fn(Store, J) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        self.register(J::KIND, move |store, job: Claimed| {
+            let f = f.clone();
+            async move {
+                let payload = serde_json::from_value::<J>(job.payload.clone()).map_err(|e| {
+                    Permanent(format!("the payload of {} is not valid: {e}", J::KIND))
+                })?;
+                f(store, payload).await
+            }
+        });
+    }
+
+    /// Registers a handler for an untyped kind, which receives the raw claimed job.
     pub fn register<F, Fut>(&mut self, kind: &str, f: F)
     where
         F: Fn(Store, Claimed) -> Fut + Send + Sync + 'static,
@@ -63,10 +100,8 @@ impl Registry {
 
 /// Carries one outbox event to its subscribers. Outbound webhooks and journeys subscribe
 /// here as they are built; an event with none is simply marked dispatched.
-async fn dispatch_event(store: Store, job: Claimed) -> anyhow::Result<()> {
-    let id = job.payload["event_id"]
-        .as_i64()
-        .ok_or_else(|| Permanent("event.dispatch payload has no event_id".into()))?;
+async fn dispatch_event(store: Store, job: outbox::DispatchEvent) -> anyhow::Result<()> {
+    let id = job.event_id;
     let mut c = store.read().await?;
     let event = outbox::by_id(&mut c, id)
         .await?
@@ -76,17 +111,12 @@ async fn dispatch_event(store: Store, job: Claimed) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_probe(store: Store, job: Claimed) -> anyhow::Result<()> {
-    let key = job.payload["key"]
-        .as_str()
-        .ok_or_else(|| Permanent("system.probe payload has no key".into()))?
-        .to_string();
-    let sleep_ms = job.payload["sleep_ms"].as_u64().unwrap_or(0).min(600_000);
-    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
-    if job.payload["fail"].as_bool() == Some(true) {
-        anyhow::bail!("probe {key} was asked to fail");
+async fn run_probe(store: Store, probe: Probe) -> anyhow::Result<()> {
+    tokio::time::sleep(Duration::from_millis(probe.sleep_ms.min(600_000))).await;
+    if probe.fail {
+        anyhow::bail!("probe {} was asked to fail", probe.key);
     }
-    store.record_probe(&key, now_ms()).await?;
+    store.record_probe(&probe.key, now_ms()).await?;
     Ok(())
 }
 

@@ -105,8 +105,22 @@ async fn permanent_failures_and_panics_do_not_retry_forever(store: Store) {
     let bad = enqueue(&store, NewJob::new("bad-payload", json!({}))).await;
     let unknown = enqueue(&store, NewJob::new("nobody-handles-this", json!({}))).await;
     let panics = enqueue(&store, NewJob::new("panics", json!({}))).await;
+    // A typed job whose payload does not parse cannot succeed on retry either.
+    r.handle(|_s, _p: vouch_worker::Probe| async { Ok(()) });
+    let malformed = enqueue(
+        &store,
+        NewJob::new(vouch_worker::PROBE_JOB, json!({ "kee": "typo" })),
+    )
+    .await;
     let w = Worker::new(store.clone(), r, config("w"));
-    assert_eq!(w.run_batch().await.unwrap(), 3);
+    assert_eq!(w.run_batch().await.unwrap(), 4);
+    let m = store.job(malformed).await.unwrap().unwrap();
+    assert_eq!((m.status.as_str(), m.attempts), ("dead", 1));
+    assert!(
+        m.last_error
+            .unwrap()
+            .contains("payload of system.probe is not valid")
+    );
     let status = |j: vouch_store::rows::Job| (j.status, j.attempts);
     assert_eq!(
         status(store.job(bad).await.unwrap().unwrap()),
