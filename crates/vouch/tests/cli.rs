@@ -332,6 +332,33 @@ fn the_cli_sets_up_a_business_that_the_api_serves() {
         "set up already: / is the sign-in page"
     );
 
+    // A change through the API is audited with the key's name and the caller's address.
+    let audit = rt.block_on(async {
+        let r = client
+            .patch(server.url("/api/v1/workspace"))
+            .bearer_auth(&secret)
+            .json(&serde_json::json!({ "time_zone": "Europe/Paris" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let r = client
+            .get(server.url("/api/v1/audit-log?limit=1"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()
+    });
+    let entry = &audit["data"][0];
+    assert_eq!(
+        (
+            entry["action"].as_str(),
+            entry["actor"].as_str(),
+            entry["ip"].as_str()
+        ),
+        (Some("workspace.updated"), Some("Shop"), Some("127.0.0.1"))
+    );
     run_ok(
         d,
         &[
