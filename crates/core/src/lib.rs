@@ -2,11 +2,17 @@
 //! Nothing here does I/O; what is here can be tested by the thousand.
 
 pub mod account;
+pub mod attribution;
 pub mod clock;
+pub mod code;
+pub mod customer;
+pub mod fraud;
 pub mod password;
+pub mod program;
 pub mod secret;
 pub mod settings;
 pub mod text;
+pub mod visit;
 
 pub use account::{ApiScope, Role};
 pub use clock::Millis;

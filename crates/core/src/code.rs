@@ -1,0 +1,105 @@
+//! Referral codes: short, unambiguous, case-insensitive, unique across the whole server
+//! (a link names no workspace, so `/r/{code}` must always find exactly one advocate).
+
+use crate::Invalid;
+
+/// Letters and digits a person cannot misread: no 0/O, no 1/I/L.
+pub const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+pub const GENERATED_LEN: usize = 8;
+
+/// A referral code in its canonical (upper-case) form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReferralCode(String);
+
+impl ReferralCode {
+    /// A fresh random code from the CSPRNG (31^8 ≈ 8.5 × 10^11 codes).
+    pub fn generate() -> Self {
+        let bytes = crate::secret::random_bytes::<32>();
+        // Rejection sampling keeps every letter equally likely.
+        let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
+        let mut code = String::with_capacity(GENERATED_LEN);
+        let mut extra = bytes.iter();
+        while code.len() < GENERATED_LEN {
+            let b = match extra.next() {
+                Some(b) => *b,
+                None => return Self::generate(),
+            };
+            if b < limit {
+                code.push(ALPHABET[(b as usize) % ALPHABET.len()] as char);
+            }
+        }
+        Self(code)
+    }
+
+    /// A code as typed or found in a URL: trimmed, case-insensitive, 3–32 of `A-Z 0-9 -`.
+    /// Vanity codes may use any letter or digit; generated ones never contain ambiguous ones.
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let code = input.trim().to_ascii_uppercase();
+        let ok = (3..=32).contains(&code.len())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+            && !code.starts_with('-')
+            && !code.ends_with('-');
+        if ok {
+            Ok(Self(code))
+        } else {
+            Err(Invalid::new(
+                "code",
+                "use 3 to 32 letters, digits or dashes",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ReferralCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn generated_codes_are_unambiguous() {
+        for _ in 0..500 {
+            let c = ReferralCode::generate();
+            assert_eq!(c.as_str().len(), GENERATED_LEN);
+            assert!(!c.as_str().contains(['0', 'O', '1', 'I', 'L']), "{c}");
+            assert_eq!(ReferralCode::parse(c.as_str()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn parsing_is_case_insensitive_and_strict() {
+        assert_eq!(ReferralCode::parse(" anna10 ").unwrap().as_str(), "ANNA10");
+        for bad in [
+            "",
+            "ab",
+            "a b c",
+            "x/../y",
+            "-abc",
+            "abc-",
+            "é-code",
+            &"A".repeat(33),
+        ] {
+            assert!(ReferralCode::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn codes_round_trip_in_any_case(raw in "[A-Za-z0-9]{3,20}") {
+            let c = ReferralCode::parse(&raw).unwrap();
+            prop_assert_eq!(ReferralCode::parse(&raw.to_lowercase()).unwrap(), c.clone());
+            prop_assert_eq!(ReferralCode::parse(c.as_str()).unwrap(), c);
+        }
+    }
+}
