@@ -217,7 +217,8 @@ mod tests {
         for f in [same_email, same_customer, same_external, same_browser] {
             assert_eq!(codes(&f), (Verdict::Blocked, vec!["self_referral"]));
         }
-        let cases: Vec<(Box<dyn Fn(&mut Facts)>, Verdict, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Facts)>;
+        let cases: Vec<(Change, Verdict, &str)> = vec![
             (
                 Box::new(|f| f.duplicate_friend = true),
                 Verdict::Blocked,
