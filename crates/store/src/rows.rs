@@ -44,7 +44,7 @@ table_row!(
     Workspace => "workspaces" {
     id: i64, public_id: String, slug: String, name: String, brand_color: String,
     logo_url: String, currency: String, time_zone: String, sender_name: String,
-    sender_email: String, created_at: i64, updated_at: i64,
+    sender_email: String, created_at: i64, updated_at: i64, ip_salt: String,
 });
 
 table_row!(
@@ -93,6 +93,57 @@ table_row!(LoginThrottle => "login_throttle" {
 
 table_row!(SystemProbe => "system_probes" {
     key: String, runs: i64, last_run_at: i64,
+});
+
+table_row!(
+    /// A referral program; `rules` is the JSON of its current version.
+    Program => "programs" {
+    id: i64, workspace_id: i64, public_id: String, name: String, status: String,
+    version: i64, rules: String, created_at: i64, updated_at: i64,
+});
+
+table_row!(ProgramVersion => "program_versions" {
+    id: i64, workspace_id: i64, program_id: i64, version: i64, rules: String, created_at: i64,
+});
+
+table_row!(Customer => "customers" {
+    id: i64, workspace_id: i64, public_id: String, email: Option<String>, email_key: Option<String>,
+    name: String, external_id: Option<String>, phone: String, attributes: String,
+    consent_marketing: i64, created_from: String, created_at: i64, updated_at: i64,
+});
+
+table_row!(Advocate => "advocates" {
+    id: i64, workspace_id: i64, public_id: String, program_id: i64, customer_id: i64,
+    code: String, vanity_code: Option<String>, status: String, created_at: i64,
+});
+
+table_row!(CodeRow => "referral_codes" {
+    code: String, workspace_id: i64, advocate_id: i64, kind: String, created_at: i64,
+});
+
+table_row!(Click => "clicks" {
+    id: i64, workspace_id: i64, public_id: String, program_id: i64, advocate_id: i64,
+    visitor_id: String, ip_hash: String, user_agent: String, referer: String, params: String,
+    qualified: i64, unqualified_reason: String, created_at: i64,
+});
+
+table_row!(ClickRollup => "click_rollups" {
+    workspace_id: i64, advocate_id: i64, day: i64, clicks: i64, qualified_clicks: i64,
+});
+
+table_row!(Referral => "referrals" {
+    id: i64, workspace_id: i64, public_id: String, program_id: i64, program_version: i64,
+    advocate_id: i64, friend_customer_id: i64, status: String, rejection_reason: Option<String>,
+    source: String, click_public_id: Option<String>, fraud_verdict: String, fraud_findings: String,
+    trace: String, conversions: i64, created_at: i64, converted_at: Option<i64>,
+    qualified_at: Option<i64>, updated_at: i64,
+});
+
+table_row!(Conversion => "conversions" {
+    id: i64, workspace_id: i64, public_id: String, external_id: String, customer_id: i64,
+    kind: String, amount_minor: i64, currency: String, referral_id: Option<i64>, status: String,
+    trace: String, occurred_at: i64, created_at: i64, reversed_at: Option<i64>,
+    reversal_external_id: Option<String>,
 });
 
 /// A query whose SQL is built at run time from static column lists (never from input).

@@ -4,7 +4,9 @@
 
 use crate::rows::{self, TableRow};
 use crate::rows::{
-    ApiKey, AuditEntry, Event, Job, LoginThrottle, Member, Session, SystemProbe, User, Workspace,
+    Advocate, ApiKey, AuditEntry, Click, ClickRollup, CodeRow, Conversion, Customer, Event, Job,
+    LoginThrottle, Member, Program, ProgramVersion, Referral, Session, SystemProbe, User,
+    Workspace,
 };
 use crate::{Backend, Conn, Result, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,15 @@ macro_rules! each_table {
         $m!(Job);
         $m!(LoginThrottle);
         $m!(SystemProbe);
+        $m!(Program);
+        $m!(ProgramVersion);
+        $m!(Customer);
+        $m!(Advocate);
+        $m!(CodeRow);
+        $m!(Click);
+        $m!(ClickRollup);
+        $m!(Referral);
+        $m!(Conversion);
     };
 }
 

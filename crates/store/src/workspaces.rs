@@ -10,14 +10,15 @@ use vouch_core::settings::WorkspaceSettings;
 pub async fn create(c: &mut Conn, name: &str, slug: &Slug, now: Millis) -> Result<Workspace> {
     let q = rows::dynamic(format!(
         "INSERT INTO workspaces (public_id, slug, name, brand_color, logo_url, currency, time_zone,
-            sender_name, sender_email, created_at, updated_at)
-         VALUES ($1, $2, $3, '#1f6feb', '', 'EUR', 'UTC', '', '', $4, $4) RETURNING {}",
+            sender_name, sender_email, created_at, updated_at, ip_salt)
+         VALUES ($1, $2, $3, '#1f6feb', '', 'EUR', 'UTC', '', '', $4, $4, $5) RETURNING {}",
         columns::<Workspace>()
     ))
     .bind(format!("ws_{}", random_hex::<12>()))
     .bind(slug.as_str().to_string())
     .bind(name.to_string())
-    .bind(now);
+    .bind(now)
+    .bind(random_hex::<16>());
     rows::fetch_one(c, q)
         .await
         .map_err(conflict_as("a workspace with this slug"))
