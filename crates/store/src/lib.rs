@@ -2,14 +2,19 @@
 //! SQL is written once in the dialect both accept; `Backend` branches only where they differ.
 
 pub mod accounts;
+pub mod advocates;
 pub mod audit;
+pub mod clicks;
 pub mod commands;
+pub mod customers;
 pub mod jobs;
 pub mod migrate;
 pub mod outbox;
+pub mod programs;
 pub mod rows;
 pub mod schema;
 pub mod testing;
+pub mod tracking;
 pub mod transfer;
 pub mod workspaces;
 

@@ -276,7 +276,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let store = open_store(&config).await?;
     let actor = Actor::cli();
     match cli.command {
-        Command::Serve { no_worker, .. } => serve(&config, store.clone(), !no_worker).await?,
+        Command::Serve {
+            no_worker,
+            serve: ref args,
+        } => {
+            serve(
+                &config,
+                store.clone(),
+                !no_worker,
+                !args.bench_no_click_recording,
+            )
+            .await?
+        }
         Command::Worker { .. } => {
             let (tx, rx) = tokio::sync::watch::channel(false);
             let worker = Worker::new(store.clone(), Registry::builtin(), worker_config(&config));
@@ -492,11 +503,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: &Config, store: Store, with_worker: bool) -> Result<()> {
+async fn serve(
+    config: &Config,
+    store: Store,
+    with_worker: bool,
+    record_clicks: bool,
+) -> Result<()> {
     let base_url = url::Url::parse(&config.base_url)?;
     let mut web = vouch_web::WebConfig::new(base_url);
     web.trusted_proxies = config.trusted_proxies.clone();
-    let app = vouch_web::router(vouch_web::AppState::new(store.clone(), web));
+    web.record_clicks = record_clicks;
+    let state = vouch_web::AppState::new(store.clone(), web);
+    let app = vouch_web::router(state.clone());
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("--bind (VOUCH_BIND): cannot listen on {}", config.bind))?;
@@ -525,6 +543,8 @@ async fn serve(config: &Config, store: Store, with_worker: bool) -> Result<()> {
     tracing::info!("shutting down: finishing in-flight requests and jobs");
     let _ = stop_tx.send(true);
     let _ = server.await;
+    // Every click answered before the server stopped is written before the process exits.
+    state.clicks.flush().await;
     if let Some(w) = worker {
         let _ = w.await;
     }

@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// Milliseconds between queue polls when idle.
     #[arg(long, env = "VOUCH_WORKER_POLL_MS")]
     pub worker_poll_ms: Option<u64>,
+    /// Benchmark baseline only: redirect without recording clicks.
+    #[arg(long, hide = true)]
+    pub bench_no_click_recording: bool,
 }
 
 /// The `vouch.toml` file. Unknown keys are refused so a typo never goes unnoticed.

@@ -7,6 +7,7 @@ pub mod api;
 pub mod client;
 pub mod error;
 pub mod observe;
+pub mod public;
 
 use axum::Router;
 use axum::routing::get;
@@ -22,6 +23,8 @@ pub struct WebConfig {
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub session_ttl: Duration,
+    /// Off only to measure the redirect without recording (the benchmark's baseline).
+    pub record_clicks: bool,
 }
 
 impl WebConfig {
@@ -30,6 +33,7 @@ impl WebConfig {
             base_url,
             trusted_proxies: Vec::new(),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
+            record_clicks: true,
         }
     }
 
@@ -44,14 +48,18 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<WebConfig>,
     pub metrics: Arc<observe::Metrics>,
+    pub clicks: vouch_store::clicks::ClickWriter,
+    pub codes: Arc<public::codes::CodeCache>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig) -> Self {
         Self {
-            store,
+            store: store.clone(),
             config: Arc::new(config),
             metrics: Arc::new(observe::Metrics::default()),
+            clicks: vouch_store::clicks::ClickWriter::start(store.clone()),
+            codes: Arc::default(),
         }
     }
 }
@@ -65,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(api::openapi_json))
         .nest("/api/v1", api::router())
         .merge(admin::router())
+        .merge(public::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

@@ -14,6 +14,7 @@ use vouch_web::{AppState, WebConfig, router};
 pub struct TestApp {
     pub db: TestDb,
     pub app: Router,
+    pub state: AppState,
 }
 
 pub struct Reply {
@@ -56,11 +57,9 @@ impl TestApp {
 
     pub async fn with_base(base: &str) -> Self {
         let db = TestDb::sqlite().await;
-        let app = router(AppState::new(
-            db.store.clone(),
-            WebConfig::new(base.parse().unwrap()),
-        ));
-        Self { db, app }
+        let state = AppState::new(db.store.clone(), WebConfig::new(base.parse().unwrap()));
+        let app = router(state.clone());
+        Self { db, app, state }
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {

@@ -7,7 +7,7 @@ mod session;
 mod views;
 mod workspace;
 
-pub use session::{CSRF_COOKIE, SESSION_COOKIE};
+pub use session::{CSRF_COOKIE, SESSION_COOKIE, cookie};
 
 use crate::AppState;
 use askama::Template;

@@ -1,0 +1,311 @@
+//! Clicks: appended in batches by one writer task, with the per-advocate daily rollups that
+//! dashboards read updated in the same transaction. The redirect hands a click to the writer
+//! and never waits; a click is never dropped: when the database is slow the queue grows (and
+//! says so in the stats) and a failed batch is retried until it lands.
+
+use crate::rows::{self, Click};
+use crate::{Conn, Millis, Result, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// A click as the redirect saw it.
+#[derive(Debug, Clone)]
+pub struct NewClick {
+    pub workspace_id: i64,
+    pub public_id: String,
+    pub program_id: i64,
+    pub advocate_id: i64,
+    pub visitor_id: String,
+    pub ip_hash: String,
+    pub user_agent: String,
+    pub referer: String,
+    /// JSON object of the kept UTM and ad-click parameters.
+    pub params: String,
+    pub qualified: bool,
+    pub unqualified_reason: &'static str,
+    pub created_at: Millis,
+}
+
+const COLUMNS: usize = 12;
+/// Rows per INSERT statement: 400 × 12 parameters stays far below both backends' limits.
+const ROWS_PER_STATEMENT: usize = 400;
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO clicks (workspace_id, public_id, program_id, advocate_id, visitor_id, ip_hash, \
+         user_agent, referer, params, qualified, unqualified_reason, created_at) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..COLUMNS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * COLUMNS + col + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Writes `clicks` and their rollups on `c` (the caller's transaction).
+pub async fn insert_batch(c: &mut Conn, clicks: &[NewClick]) -> Result<()> {
+    for chunk in clicks.chunks(ROWS_PER_STATEMENT) {
+        let mut q = rows::dynamic(insert_sql(chunk.len()));
+        for k in chunk {
+            q = q
+                .bind(k.workspace_id)
+                .bind(k.public_id.clone())
+                .bind(k.program_id)
+                .bind(k.advocate_id)
+                .bind(k.visitor_id.clone())
+                .bind(k.ip_hash.clone())
+                .bind(k.user_agent.clone())
+                .bind(k.referer.clone())
+                .bind(k.params.clone())
+                .bind(i64::from(k.qualified))
+                .bind(k.unqualified_reason)
+                .bind(k.created_at);
+        }
+        q.execute(&mut *c).await?;
+    }
+    let mut rollup: HashMap<(i64, i64, i64), (i64, i64)> = HashMap::new();
+    for k in clicks {
+        let e = rollup
+            .entry((
+                k.workspace_id,
+                k.advocate_id,
+                k.created_at.div_euclid(86_400_000),
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1 += i64::from(k.qualified);
+    }
+    for ((ws, adv, day), (n, q)) in rollup {
+        sqlx::query(
+            "INSERT INTO click_rollups (workspace_id, advocate_id, day, clicks, qualified_clicks) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (workspace_id, advocate_id, day) DO UPDATE SET
+                clicks = click_rollups.clicks + excluded.clicks,
+                qualified_clicks = click_rollups.qualified_clicks + excluded.qualified_clicks",
+        )
+        .bind(ws)
+        .bind(adv)
+        .bind(day)
+        .bind(n)
+        .bind(q)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Counters the writer keeps, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub accepted: AtomicU64,
+    pub written: AtomicU64,
+    pub batches: AtomicU64,
+    pub failed_batches: AtomicU64,
+    /// Clicks accepted while more than `soft_capacity` were already waiting.
+    pub overflow: AtomicU64,
+}
+
+impl WriterStats {
+    pub fn pending(&self) -> u64 {
+        self.accepted
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.written.load(Ordering::Relaxed))
+    }
+}
+
+enum Msg {
+    Click(Box<NewClick>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The batching click writer. Cheap to clone; every clone feeds the same task.
+#[derive(Clone)]
+pub struct ClickWriter {
+    tx: mpsc::UnboundedSender<Msg>,
+    stats: Arc<WriterStats>,
+    soft_capacity: u64,
+}
+
+pub const MAX_BATCH: usize = 4000;
+
+impl ClickWriter {
+    /// Starts the writer task on `store`.
+    pub fn start(store: Store) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(run(store, rx, stats.clone()));
+        Self {
+            tx,
+            stats,
+            soft_capacity: 100_000,
+        }
+    }
+
+    /// Hands a click over; never blocks, never fails while the writer runs.
+    pub fn record(&self, click: NewClick) {
+        if self.stats.pending() >= self.soft_capacity {
+            self.stats.overflow.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Msg::Click(Box::new(click))).is_err() {
+            tracing::error!("the click writer has stopped; a click could not be recorded");
+        }
+    }
+
+    /// Waits until every click handed over before this call is written.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, stats: Arc<WriterStats>) {
+    let mut batch: Vec<NewClick> = Vec::with_capacity(MAX_BATCH);
+    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut take = |m: Msg, batch: &mut Vec<NewClick>| match m {
+            Msg::Click(c) => batch.push(*c),
+            Msg::Flush(w) => waiters.push(w),
+        };
+        take(first, &mut batch);
+        // Whatever arrived meanwhile joins this batch: one transaction, one fsync, many clicks.
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => take(m, &mut batch),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            write_until_done(&store, &batch, &stats).await;
+            stats
+                .written
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            batch.clear();
+        }
+        for w in waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
+async fn write_until_done(store: &Store, batch: &[NewClick], stats: &WriterStats) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let attempt = async {
+            let mut tx = store.write().await?;
+            insert_batch(&mut tx, batch).await?;
+            tx.commit().await?;
+            Ok::<_, crate::StoreError>(())
+        };
+        match attempt.await {
+            Ok(()) => {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, clicks = batch.len(), "writing clicks failed; retrying, nothing is dropped");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+pub async fn by_public_id(
+    c: &mut Conn,
+    workspace_id: i64,
+    public_id: &str,
+) -> Result<Option<Click>> {
+    let q = rows::select::<Click>("WHERE public_id = $1 AND workspace_id = $2")
+        .bind(public_id.to_string())
+        .bind(workspace_id);
+    Ok(rows::fetch_optional(c, q).await?)
+}
+
+/// A visitor's clicks in a workspace, newest first.
+pub async fn by_visitor(c: &mut Conn, workspace_id: i64, visitor_id: &str) -> Result<Vec<Click>> {
+    let q = rows::select::<Click>(
+        "WHERE workspace_id = $1 AND visitor_id = $2 ORDER BY id DESC LIMIT 50",
+    )
+    .bind(workspace_id)
+    .bind(visitor_id.to_string());
+    Ok(rows::fetch_all(c, q).await?)
+}
+
+/// Clicks of a workspace, newest first, before the cursor id.
+pub async fn list(
+    c: &mut Conn,
+    workspace_id: i64,
+    advocate_id: Option<i64>,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<Click>> {
+    let q = match advocate_id {
+        Some(a) => rows::select::<Click>(
+            "WHERE workspace_id = $1 AND advocate_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4",
+        )
+        .bind(workspace_id)
+        .bind(a)
+        .bind(before)
+        .bind(limit),
+        None => {
+            rows::select::<Click>("WHERE workspace_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
+                .bind(workspace_id)
+                .bind(before)
+                .bind(limit)
+        }
+    };
+    Ok(rows::fetch_all(c, q).await?)
+}
+
+pub async fn count(c: &mut Conn, workspace_id: i64) -> Result<i64> {
+    use sqlx::Row;
+    let r = sqlx::query("SELECT COUNT(*) AS n FROM clicks WHERE workspace_id = $1")
+        .bind(workspace_id)
+        .fetch_one(&mut *c)
+        .await?;
+    Ok(r.try_get("n")?)
+}
+
+/// Daily totals of an advocate, from the rollups.
+pub async fn rollups(
+    c: &mut Conn,
+    workspace_id: i64,
+    advocate_id: i64,
+) -> Result<Vec<crate::rows::ClickRollup>> {
+    let q = rows::select::<crate::rows::ClickRollup>(
+        "WHERE workspace_id = $1 AND advocate_id = $2 ORDER BY day",
+    )
+    .bind(workspace_id)
+    .bind(advocate_id);
+    Ok(rows::fetch_all(c, q).await?)
+}
+
+/// A time-ordered random id: `{prefix}{ms as 11 hex}{12 random hex}`. Indexes on it grow at
+/// the end, like the table, instead of splitting pages at random.
+pub fn time_ordered_id(prefix: &str, now: Millis) -> String {
+    format!(
+        "{prefix}{:011x}{}",
+        now.max(0),
+        vouch_core::secret::random_hex::<6>()
+    )
+}
