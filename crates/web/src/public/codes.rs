@@ -43,9 +43,12 @@ const TTL: Duration = Duration::from_secs(30);
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 200_000;
 
+/// A cached lookup: the target (`None` for an unknown code) and when it was loaded.
+type Entry = (Option<Arc<Resolved>>, Instant);
+
 #[derive(Default)]
 pub struct CodeCache {
-    map: RwLock<HashMap<String, (Option<Arc<Resolved>>, Instant)>>,
+    map: RwLock<HashMap<String, Entry>>,
 }
 
 impl CodeCache {
