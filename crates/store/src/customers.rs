@@ -77,6 +77,23 @@ pub async fn list(
     Ok(rows::fetch_all(c, q).await?)
 }
 
+/// The stored customer an input names: by external id first, then by email.
+pub async fn find(
+    c: &mut Conn,
+    workspace_id: i64,
+    input: &CustomerInput,
+) -> Result<Option<Customer>> {
+    if let Some(x) = &input.external_id
+        && let Some(found) = by_external_id(c, workspace_id, x).await?
+    {
+        return Ok(Some(found));
+    }
+    match &input.email {
+        Some(e) => by_email(c, workspace_id, e).await,
+        None => Ok(None),
+    }
+}
+
 /// Finds the customer by external id, then by email; updates what the input knows, or
 /// creates one. Returns the customer and whether it was created.
 pub async fn upsert(
@@ -85,15 +102,7 @@ pub async fn upsert(
     input: &CustomerInput,
     now: Millis,
 ) -> Result<(Customer, bool)> {
-    let mut existing = None;
-    if let Some(x) = &input.external_id {
-        existing = by_external_id(c, workspace_id, x).await?;
-    }
-    if existing.is_none()
-        && let Some(e) = &input.email
-    {
-        existing = by_email(c, workspace_id, e).await?;
-    }
+    let existing = find(c, workspace_id, input).await?;
     let attributes = input.attributes.as_ref().map(|v| v.to_string());
     match existing {
         Some(cur) => {

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod outbox;
 pub mod programs;
+pub mod referrals;
 pub mod rows;
 pub mod schema;
 pub mod testing;

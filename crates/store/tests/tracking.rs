@@ -1,0 +1,545 @@
+//! Tracking on both backends: conversions attributed by each signal and each model, the
+//! window, exactly-once under concurrent duplicates, refunds, fraud verdicts, tenancy.
+
+use serde_json::Value;
+use vouch_core::Email;
+use vouch_core::clock::now_ms;
+use vouch_core::code::ReferralCode;
+use vouch_core::program::{ConversionKind, Model, ProgramRules, ProgramStatus};
+use vouch_store::Store;
+use vouch_store::audit::Actor;
+use vouch_store::clicks::{NewClick, insert_batch, time_ordered_id};
+use vouch_store::customers::CustomerInput;
+use vouch_store::referrals::{self, ConversionInput};
+use vouch_store::rows::{Advocate, Program};
+use vouch_store::tracking;
+
+vouch_store::both_backends!(
+    a_code_at_checkout_credits_its_advocate,
+    a_click_id_credits_its_advocate,
+    the_model_chooses_between_a_visitors_clicks,
+    clicks_outside_the_window_give_no_credit,
+    bot_clicks_never_create_a_referral,
+    an_email_of_the_same_inbox_joins_the_pending_referral,
+    fifty_duplicate_deliveries_make_one_conversion,
+    refunds_reverse_what_they_touched,
+    self_referrals_are_blocked_with_their_reason,
+    disposable_and_existing_friends_follow_the_policy,
+    referral_loops_are_blocked,
+    codes_of_another_workspace_are_unknown,
+    rule_changes_apply_forward_only,
+);
+
+struct Shop {
+    store: Store,
+    ws: i64,
+    program: Program,
+}
+
+async fn shop(store: Store, name: &str, rules: ProgramRules) -> Shop {
+    let slug = vouch_core::Slug::from_name(name).unwrap();
+    let (ws, _) =
+        vouch_store::commands::create_workspace(&store, name, &slug, None, &Actor::cli(), false)
+            .await
+            .unwrap();
+    let program = tracking::create_program(
+        &store,
+        ws.id,
+        "Friends",
+        ProgramStatus::Active,
+        &rules.checked().unwrap(),
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
+    Shop {
+        store,
+        ws: ws.id,
+        program,
+    }
+}
+
+fn rules() -> ProgramRules {
+    ProgramRules::starter("https://shop.example.com/")
+}
+
+fn person(email: &str) -> CustomerInput {
+    CustomerInput {
+        email: Some(Email::parse(email).unwrap()),
+        name: Some(email.split('@').next().unwrap().to_string()),
+        created_from: "test",
+        ..Default::default()
+    }
+}
+
+impl Shop {
+    async fn advocate(&self, email: &str) -> Advocate {
+        tracking::enroll(
+            &self.store,
+            self.ws,
+            &self.program,
+            &person(email),
+            None,
+            &Actor::cli(),
+        )
+        .await
+        .unwrap()
+        .0
+    }
+
+    async fn click(&self, a: &Advocate, visitor: &str, age_ms: i64, qualified: bool) -> String {
+        let at = now_ms() - age_ms;
+        let id = time_ordered_id("", at);
+        let k = NewClick {
+            workspace_id: self.ws,
+            public_id: id.clone(),
+            program_id: a.program_id,
+            advocate_id: a.id,
+            visitor_id: visitor.into(),
+            ip_hash: "ip".into(),
+            user_agent: "test".into(),
+            referer: String::new(),
+            params: "{}".into(),
+            qualified,
+            unqualified_reason: if qualified { "" } else { "bot" },
+            created_at: at,
+        };
+        let mut tx = self.store.write().await.unwrap();
+        insert_batch(&mut tx, self.store.backend(), &[k])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    async fn convert(
+        &self,
+        external_id: &str,
+        friend: &str,
+        f: impl FnOnce(&mut ConversionInput),
+    ) -> referrals::Recorded {
+        let mut input = ConversionInput {
+            external_id: external_id.into(),
+            customer: person(friend),
+            kind: ConversionKind::FirstPurchase,
+            amount_minor: 5000,
+            currency: "EUR".into(),
+            code: None,
+            click_id: None,
+            visitor_id: None,
+            referred_by_name: None,
+            occurred_at: now_ms(),
+        };
+        f(&mut input);
+        referrals::record_conversion(&self.store, self.ws, &input, &Actor::cli())
+            .await
+            .unwrap()
+    }
+}
+
+fn trace(r: &referrals::Recorded) -> Value {
+    serde_json::from_str(&r.conversion.trace).unwrap()
+}
+
+async fn a_code_at_checkout_credits_its_advocate(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    let r = s
+        .convert("order-1", "bob@example.com", |i| {
+            i.code = Some(ReferralCode::parse(&anna.code.to_lowercase()).unwrap())
+        })
+        .await;
+    let referral = r.referral.clone().unwrap();
+    assert_eq!(
+        (
+            referral.advocate_id,
+            referral.status.as_str(),
+            referral.source.as_str()
+        ),
+        (anna.id, "qualified", "code")
+    );
+    assert_eq!(
+        (
+            referral.fraud_verdict.as_str(),
+            referral.conversions,
+            referral.program_version
+        ),
+        ("approved", 1, 1)
+    );
+    assert_eq!(r.conversion.status, "attributed");
+    let t = trace(&r);
+    assert_eq!(t["attribution"]["winner"], "code");
+    assert!(
+        t["attribution"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("referral code")
+    );
+    // The stored referral keeps the same trace.
+    let stored: Value = serde_json::from_str(&referral.trace).unwrap();
+    assert_eq!(stored["winner"], "code");
+}
+
+async fn a_click_id_credits_its_advocate(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    let click = s.click(&anna, "v1", 3_600_000, true).await;
+    let r = s
+        .convert("order-1", "bob@example.com", |i| {
+            i.click_id = Some(click.clone())
+        })
+        .await;
+    let referral = r.referral.clone().unwrap();
+    assert_eq!(
+        (
+            referral.source.as_str(),
+            referral.click_public_id.as_deref()
+        ),
+        ("link", Some(click.as_str()))
+    );
+    assert_eq!(trace(&r)["attribution"]["winner"], "click_id");
+}
+
+async fn the_model_chooses_between_a_visitors_clicks(store: Store) {
+    for (model, expected) in [(Model::FirstTouch, "anna"), (Model::LastTouch, "carl")] {
+        let mut r = rules();
+        r.attribution_model = model;
+        let s = shop(store.clone(), &format!("Shop {model:?}"), r).await;
+        let anna = s.advocate("anna@example.com").await;
+        let carl = s.advocate("carl@example.com").await;
+        s.click(&anna, "visitor-x", 5 * 86_400_000, true).await;
+        s.click(&carl, "visitor-x", 86_400_000, true).await;
+        let rec = s
+            .convert("order-1", "bob@example.com", |i| {
+                i.visitor_id = Some("visitor-x".into())
+            })
+            .await;
+        let winner = rec.referral.clone().unwrap().advocate_id;
+        assert_eq!(
+            winner,
+            if expected == "anna" { anna.id } else { carl.id },
+            "{model:?}"
+        );
+        let t = trace(&rec);
+        assert_eq!(t["attribution"]["winner"], "visitor");
+        assert!(
+            t["attribution"]["seen"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["status"] == "not_chosen_by_model")
+        );
+    }
+}
+
+async fn clicks_outside_the_window_give_no_credit(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    let old = s.click(&anna, "v", 31 * 86_400_000, true).await;
+    let r = s
+        .convert("order-1", "bob@example.com", |i| {
+            i.click_id = Some(old.clone())
+        })
+        .await;
+    assert!(r.referral.is_none());
+    assert_eq!(r.conversion.status, "unattributed");
+    let t = trace(&r);
+    assert_eq!(t["attribution"]["seen"][0]["status"], "outside_window");
+    assert!(
+        t["attribution"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("none could give credit")
+    );
+}
+
+async fn bot_clicks_never_create_a_referral(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    let bot = s.click(&anna, "v", 1000, false).await;
+    let r = s
+        .convert("order-1", "bob@example.com", |i| {
+            i.click_id = Some(bot.clone());
+            i.visitor_id = Some("v".into());
+        })
+        .await;
+    assert!(r.referral.is_none());
+    assert!(
+        trace(&r)["attribution"]["seen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "unqualified")
+    );
+}
+
+async fn an_email_of_the_same_inbox_joins_the_pending_referral(store: Store) {
+    let mut r = rules();
+    r.conversion.min_amount_minor = 10_000;
+    let s = shop(store, "Shop", r).await;
+    let anna = s.advocate("anna@example.com").await;
+    // A small first order with the code makes a pending referral (below the minimum).
+    let first = s
+        .convert("order-1", "bob.smith@gmail.com", |i| {
+            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+        })
+        .await;
+    let pending = first.referral.unwrap();
+    assert_eq!(
+        (pending.status.as_str(), first.conversion.status.as_str()),
+        ("pending", "not_counted")
+    );
+    // The friend comes back under another spelling of the same inbox, with no code at all.
+    let second = s
+        .convert("order-2", "Bob.Smith+shop@gmail.com", |i| {
+            i.amount_minor = 20_000
+        })
+        .await;
+    let joined = second.referral.clone().unwrap();
+    assert_eq!(
+        (joined.id, joined.status.as_str(), joined.conversions),
+        (pending.id, "qualified", 1),
+        "the same referral, now counted"
+    );
+    assert_eq!(second.conversion.status, "attributed");
+    assert_eq!(trace(&second)["signal"], "email_match");
+}
+
+async fn fifty_duplicate_deliveries_make_one_conversion(store: Store) {
+    let s = std::sync::Arc::new(shop(store, "Shop", rules()).await);
+    let anna = s.advocate("anna@example.com").await;
+    let code = anna.code.clone();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let s = s.clone();
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            s.convert("order-dup", "bob@example.com", |i| {
+                i.code = Some(ReferralCode::parse(&code).unwrap())
+            })
+            .await
+        }));
+    }
+    let mut fresh = 0;
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        fresh += usize::from(!r.duplicate);
+        ids.insert(r.conversion.id);
+    }
+    assert_eq!(
+        (fresh, ids.len()),
+        (1, 1),
+        "one conversion, 49 duplicates answered with it"
+    );
+    let mut c = s.store.read().await.unwrap();
+    assert_eq!(
+        referrals::list_conversions(&mut c, s.ws, i64::MAX, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let refs = referrals::list_referrals(&mut c, s.ws, None, None, i64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!((refs.len(), refs[0].conversions), (1, 1));
+}
+
+async fn refunds_reverse_what_they_touched(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    s.convert("order-1", "bob@example.com", |i| {
+        i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+    })
+    .await;
+    let r = referrals::reverse_conversion(&s.store, s.ws, "order-1", "refund-1", &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.conversion.status.as_str(),
+            r.conversion.reversal_external_id.as_deref()
+        ),
+        ("reversed", Some("refund-1"))
+    );
+    let referral = r.referral.clone().unwrap();
+    assert_eq!(
+        (referral.status.as_str(), referral.conversions),
+        ("reversed", 0)
+    );
+    let again = referrals::reverse_conversion(&s.store, s.ws, "order-1", "refund-1", &Actor::cli())
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.referral.unwrap().status, "reversed");
+    let missing =
+        referrals::reverse_conversion(&s.store, s.ws, "no-such-order", "refund-2", &Actor::cli())
+            .await;
+    assert!(matches!(missing, Err(vouch_store::StoreError::NotFound(_))));
+}
+
+async fn self_referrals_are_blocked_with_their_reason(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna.smith@gmail.com").await;
+    let r = s
+        .convert("order-1", "annasmith+again@gmail.com", |i| {
+            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+        })
+        .await;
+    let referral = r.referral.clone().unwrap();
+    assert_eq!(
+        (
+            referral.status.as_str(),
+            referral.rejection_reason.as_deref(),
+            referral.fraud_verdict.as_str()
+        ),
+        ("rejected", Some("self_referral"), "blocked")
+    );
+    let findings: Value = serde_json::from_str(&referral.fraud_findings).unwrap();
+    assert_eq!(findings[0]["code"], "self_referral");
+    assert_eq!(r.conversion.status, "not_counted");
+    assert!(
+        trace(&r)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("rejected (self_referral)")
+    );
+}
+
+async fn disposable_and_existing_friends_follow_the_policy(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    let code = || Some(ReferralCode::parse(&anna.code).unwrap());
+    let throwaway = s
+        .convert("order-1", "someone@mailinator.com", |i| i.code = code())
+        .await
+        .referral
+        .unwrap();
+    assert_eq!(
+        (
+            throwaway.status.as_str(),
+            throwaway.rejection_reason.as_deref()
+        ),
+        ("rejected", Some("disposable_email"))
+    );
+    // A customer the business imported before is not new business: flagged for review.
+    let known = CustomerInput {
+        created_from: "import",
+        ..person("known@example.com")
+    };
+    tracking::upsert_customer(&s.store, s.ws, &known, &Actor::cli())
+        .await
+        .unwrap();
+    let flagged = s
+        .convert("order-2", "known@example.com", |i| i.code = code())
+        .await
+        .referral
+        .unwrap();
+    assert_eq!(
+        (flagged.status.as_str(), flagged.fraud_verdict.as_str()),
+        ("converted", "flagged"),
+        "waits for review, not qualified"
+    );
+    let findings: Value = serde_json::from_str(&flagged.fraud_findings).unwrap();
+    assert_eq!(findings[0]["code"], "existing_customer");
+}
+
+async fn referral_loops_are_blocked(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    s.convert("order-1", "bob@example.com", |i| {
+        i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+    })
+    .await;
+    let bob = s.advocate("bob@example.com").await;
+    let back = s
+        .convert("order-2", "anna@example.com", |i| {
+            i.code = Some(ReferralCode::parse(&bob.code).unwrap())
+        })
+        .await
+        .referral
+        .unwrap();
+    assert_eq!(
+        (back.status.as_str(), back.rejection_reason.as_deref()),
+        ("rejected", Some("referral_loop"))
+    );
+}
+
+async fn codes_of_another_workspace_are_unknown(store: Store) {
+    let a = shop(store.clone(), "Shop A", rules()).await;
+    let b = shop(store, "Shop B", rules()).await;
+    let anna = a.advocate("anna@example.com").await;
+    let r = b
+        .convert("order-1", "bob@example.com", |i| {
+            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+        })
+        .await;
+    assert!(
+        r.referral.is_none(),
+        "a code of workspace A credits nobody in B"
+    );
+    let mut c = a.store.read().await.unwrap();
+    assert!(
+        referrals::list_conversions(&mut c, a.ws, i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        referrals::conversion_by_public_id(&mut c, a.ws, &r.conversion.public_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn rule_changes_apply_forward_only(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    let first = s
+        .convert("order-1", "bob@example.com", |i| {
+            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+        })
+        .await
+        .referral
+        .unwrap();
+    let mut stricter = rules().checked().unwrap();
+    stricter.conversion.min_amount_minor = 1_000_000;
+    let p = tracking::update_program(
+        &s.store,
+        s.ws,
+        &s.program.public_id,
+        "Friends",
+        ProgramStatus::Active,
+        &stricter,
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.version, 2);
+    let same = tracking::update_program(
+        &s.store,
+        s.ws,
+        &s.program.public_id,
+        "Friends renamed",
+        ProgramStatus::Active,
+        &stricter,
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(same.version, 2, "the same rules make no new version");
+    let second = s
+        .convert("order-2", "carl@example.com", |i| {
+            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+        })
+        .await;
+    let r2 = second.referral.unwrap();
+    assert_eq!((first.program_version, r2.program_version), (1, 2));
+    assert_eq!(
+        (r2.status.as_str(), second.conversion.status.as_str()),
+        ("pending", "not_counted"),
+        "judged by the new rules"
+    );
+}
