@@ -415,7 +415,23 @@ async fn openapi_document_matches_its_snapshot_and_the_routes() {
             );
         }
     }
-    for path in ["/api/v1/workspace", "/api/v1/members", "/api/v1/audit-log"] {
+    for path in [
+        "/api/v1/workspace",
+        "/api/v1/members",
+        "/api/v1/audit-log",
+        "/api/v1/programs",
+        "/api/v1/programs/{id}",
+        "/api/v1/customers",
+        "/api/v1/customers/{id}",
+        "/api/v1/advocates",
+        "/api/v1/advocates/{id}",
+        "/api/v1/clicks",
+        "/api/v1/conversions",
+        "/api/v1/conversions/{id}",
+        "/api/v1/conversions/{id}/attribution",
+        "/api/v1/referrals",
+        "/api/v1/referrals/{id}",
+    ] {
         assert!(
             paths.contains_key(path),
             "{path} is routed but not documented"

@@ -98,3 +98,18 @@ impl FromRequestParts<AppState> for ApiAuth {
         })
     }
 }
+
+/// An API caller whose key holds the `write` scope, checked before the body is read, so a
+/// read-only key is told about its scope rather than about the body.
+#[derive(Debug, Clone)]
+pub struct Writer(pub ApiAuth);
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = ApiAuth::from_request_parts(parts, state).await?;
+        auth.require(ApiScope::Write)?;
+        Ok(Writer(auth))
+    }
+}

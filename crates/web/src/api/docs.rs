@@ -1,6 +1,6 @@
 //! The OpenAPI document, assembled from the annotated handlers and served at `/api/openapi.json`.
 
-use super::workspace;
+use super::{tracking, workspace};
 use axum::Json;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -44,11 +44,22 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Vouch API", description = "Referral tracking, rewards and insights for your business. Every error is {\"error\": {\"code\", \"message\", \"details\"}}."),
-    paths(workspace::get_workspace, workspace::patch_workspace, workspace::list_members, workspace::list_audit_log),
+    paths(workspace::get_workspace, workspace::patch_workspace, workspace::list_members, workspace::list_audit_log,
+        tracking::create_program, tracking::list_programs, tracking::get_program, tracking::update_program,
+        tracking::upsert_customer, tracking::list_customers, tracking::get_customer,
+        tracking::enrol, tracking::list_advocates, tracking::get_advocate, tracking::list_clicks,
+        tracking::record_conversion, tracking::list_conversions, tracking::get_conversion, tracking::conversion_attribution,
+        tracking::list_referrals, tracking::get_referral),
     components(schemas(ErrorBody, ErrorDetail, workspace::WorkspaceJson, workspace::WorkspacePatch,
         workspace::MemberJson, workspace::MemberList, workspace::AuditEntryJson, workspace::AuditPage)),
     modifiers(&Security),
-    tags((name = "workspace", description = "The workspace of the API key used")),
+    tags((name = "workspace", description = "The workspace of the API key used"),
+        (name = "programs", description = "Referral programs and their versioned rules"),
+        (name = "customers", description = "The people the business knows"),
+        (name = "advocates", description = "Customers enrolled in a program, with their codes and links"),
+        (name = "clicks", description = "Visits through referral links (read only)"),
+        (name = "conversions", description = "Purchases, subscriptions and deals, with refunds; attributed with a trace"),
+        (name = "referrals", description = "Advocate → friend, judged and explained")),
 )]
 pub struct ApiDoc;
 

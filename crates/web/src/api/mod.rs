@@ -3,9 +3,10 @@
 
 mod auth;
 mod docs;
+mod tracking;
 mod workspace;
 
-pub use auth::ApiAuth;
+pub use auth::{ApiAuth, Writer};
 pub use docs::{ApiDoc, openapi_json};
 
 use crate::AppState;
@@ -15,7 +16,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::get;
+
 use serde::de::DeserializeOwned;
+pub use tracking::Page;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,6 +28,36 @@ pub fn router() -> Router<AppState> {
         )
         .route("/members", get(workspace::list_members))
         .route("/audit-log", get(workspace::list_audit_log))
+        .route(
+            "/programs",
+            get(tracking::list_programs).post(tracking::create_program),
+        )
+        .route(
+            "/programs/{id}",
+            get(tracking::get_program).patch(tracking::update_program),
+        )
+        .route(
+            "/customers",
+            get(tracking::list_customers).post(tracking::upsert_customer),
+        )
+        .route("/customers/{id}", get(tracking::get_customer))
+        .route(
+            "/advocates",
+            get(tracking::list_advocates).post(tracking::enrol),
+        )
+        .route("/advocates/{id}", get(tracking::get_advocate))
+        .route("/clicks", get(tracking::list_clicks))
+        .route(
+            "/conversions",
+            get(tracking::list_conversions).post(tracking::record_conversion),
+        )
+        .route("/conversions/{id}", get(tracking::get_conversion))
+        .route(
+            "/conversions/{id}/attribution",
+            get(tracking::conversion_attribution),
+        )
+        .route("/referrals", get(tracking::list_referrals))
+        .route("/referrals/{id}", get(tracking::get_referral))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -1,6 +1,6 @@
 //! The workspace of the calling key: read and update its settings, list members, read the audit log.
 
-use super::{ApiAuth, ApiJson, ApiQuery};
+use super::{ApiAuth, ApiJson, ApiQuery, Writer};
 use crate::AppState;
 use crate::error::ApiError;
 use axum::Json;
@@ -146,10 +146,9 @@ pub async fn get_workspace(
     security(("api_key" = [])))]
 pub async fn patch_workspace(
     State(state): State<AppState>,
-    auth: ApiAuth,
+    Writer(auth): Writer,
     ApiJson(patch): ApiJson<WorkspacePatch>,
 ) -> Result<Json<WorkspaceJson>, ApiError> {
-    auth.require(ApiScope::Write)?;
     let current = load(&state, auth.workspace_id).await?;
     let pick = |new: &Option<String>, old: &String| new.clone().unwrap_or_else(|| old.clone());
     let (name, color, logo, currency, tz, sname, semail) = (

@@ -1,0 +1,522 @@
+//! The tracking API end to end in-process: program → advocate → click → conversion →
+//! referral with its trace, duplicates and refunds, and no read or write across workspaces.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::TestApp;
+use serde_json::{Value, json};
+use vouch_core::{ApiScope, Slug};
+use vouch_store::audit::Actor;
+use vouch_store::commands;
+
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+
+async fn key(app: &TestApp, name: &str, scopes: &[ApiScope]) -> String {
+    let slug = Slug::from_name(name).unwrap();
+    let (ws, _) =
+        commands::create_workspace(&app.db.store, name, &slug, None, &Actor::cli(), false)
+            .await
+            .unwrap();
+    commands::create_api_key(&app.db.store, ws.id, "k", scopes, &Actor::cli())
+        .await
+        .unwrap()
+        .1
+        .expose()
+        .to_string()
+}
+
+fn rules() -> Value {
+    json!({ "destinations": ["https://shop.example.com/welcome"], "default_destination": "https://shop.example.com/welcome",
+            "attribution_window_days": 30, "attribution_model": "last_touch",
+            "conversion": { "kind": "first_purchase", "min_amount_minor": 1000 }, "eligibility": "anyone",
+            "friend_offer": "10% off" })
+}
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let r = app
+        .api(
+            method,
+            path,
+            Some(key),
+            body.map(|b| b.to_string()).as_deref(),
+        )
+        .await;
+    let v = if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    };
+    (r.status, v)
+}
+
+const RW: &[ApiScope] = &[ApiScope::Read, ApiScope::Write];
+
+#[tokio::test]
+async fn from_program_to_credited_referral_through_the_api() {
+    let app = TestApp::new().await;
+    let k = key(&app, "Shop", RW).await;
+    let (s, program) = call(
+        &app,
+        "POST",
+        "/api/v1/programs",
+        &k,
+        Some(json!({ "name": "Friends", "status": "active", "rules": rules() })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{program}");
+    assert_eq!(
+        (program["version"].as_i64(), program["status"].as_str()),
+        (Some(1), Some("active"))
+    );
+    let pid = program["id"].as_str().unwrap();
+
+    let (s, adv) = call(&app, "POST", "/api/v1/advocates", &k, Some(json!({ "program": pid, "customer": { "email": "anna@example.com", "name": "Anna" }, "vanity_code": "anna10" }))).await;
+    assert_eq!(s, StatusCode::CREATED, "{adv}");
+    assert_eq!(adv["vanity_code"], "ANNA10");
+    assert_eq!(adv["link"], "http://127.0.0.1:8080/r/ANNA10");
+    let (s, again) = call(
+        &app,
+        "POST",
+        "/api/v1/advocates",
+        &k,
+        Some(json!({ "program": pid, "customer": { "email": "ANNA@example.com" } })),
+    )
+    .await;
+    assert_eq!(
+        (s, again["id"].clone()),
+        (StatusCode::OK, adv["id"].clone()),
+        "enrolling twice keeps the advocate"
+    );
+    let (s, taken) = call(&app, "POST", "/api/v1/advocates", &k, Some(json!({ "program": pid, "customer": { "email": "carl@example.com" }, "vanity_code": "ANNA10" }))).await;
+    assert_eq!(
+        (s, taken["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+
+    // The friend follows the vanity link; the click id rides to the shop and back in the conversion.
+    let visit = app
+        .send(
+            Request::get("/r/anna10")
+                .header(header::USER_AGENT, CHROME)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(visit.status, StatusCode::FOUND);
+    let loc = url::Url::parse(visit.location()).unwrap();
+    let click_id = loc
+        .query_pairs()
+        .find(|(k, _)| k == "vouch_click")
+        .unwrap()
+        .1
+        .to_string();
+    app.state.clicks.flush().await;
+    let (_, clicks) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/clicks?advocate={}", adv["id"].as_str().unwrap()),
+        &k,
+        None,
+    )
+    .await;
+    assert_eq!(clicks["data"][0]["id"], click_id.as_str());
+
+    let conversion = json!({ "external_id": "order-1", "amount_minor": 4500, "currency": "eur", "customer": { "email": "bob@example.com", "external_id": "shop-77" }, "click_id": click_id });
+    let (s, conv) = call(
+        &app,
+        "POST",
+        "/api/v1/conversions",
+        &k,
+        Some(conversion.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{conv}");
+    assert_eq!(
+        (conv["status"].as_str(), conv["currency"].as_str()),
+        (Some("attributed"), Some("EUR"))
+    );
+    let (s, dup) = call(&app, "POST", "/api/v1/conversions", &k, Some(conversion)).await;
+    assert_eq!(
+        (s, dup["id"].clone(), dup["duplicate"].as_bool()),
+        (StatusCode::OK, conv["id"].clone(), Some(true))
+    );
+
+    let (_, referral) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/referrals/{}", conv["referral"].as_str().unwrap()),
+        &k,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            referral["status"].as_str(),
+            referral["source"].as_str(),
+            referral["fraud_verdict"].as_str()
+        ),
+        (Some("qualified"), Some("link"), Some("approved"))
+    );
+    assert_eq!(referral["trace"]["winner"], "click_id");
+    assert_eq!(referral["trace"]["seen"][0]["click_id"], click_id.as_str());
+    let (_, why) = call(
+        &app,
+        "GET",
+        &format!(
+            "/api/v1/conversions/{}/attribution",
+            conv["id"].as_str().unwrap()
+        ),
+        &k,
+        None,
+    )
+    .await;
+    assert!(
+        why["attribution"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("click id")
+    );
+
+    let (s, refund) = call(
+        &app,
+        "POST",
+        "/api/v1/conversions",
+        &k,
+        Some(json!({ "external_id": "refund-1", "type": "refund", "reverses": "order-1" })),
+    )
+    .await;
+    assert_eq!(
+        (s, refund["status"].as_str()),
+        (StatusCode::CREATED, Some("reversed"))
+    );
+    let (_, referral) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/referrals/{}", conv["referral"].as_str().unwrap()),
+        &k,
+        None,
+    )
+    .await;
+    assert_eq!(referral["status"], "reversed");
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/conversions",
+        &k,
+        Some(json!({ "external_id": "refund-2", "type": "refund", "reverses": "no-such-order" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // New rules make version 2 and take effect on the redirect at once.
+    let mut new_rules = rules();
+    new_rules["attribution_window_days"] = json!(7);
+    let (s, p2) = call(
+        &app,
+        "PATCH",
+        &format!("/api/v1/programs/{pid}"),
+        &k,
+        Some(json!({ "rules": new_rules })),
+    )
+    .await;
+    assert_eq!((s, p2["version"].as_i64()), (StatusCode::OK, Some(2)));
+    let visit = app
+        .send(
+            Request::get("/r/ANNA10")
+                .header(header::USER_AGENT, CHROME)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let cookie = visit
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("vouch_ref="))
+        .unwrap();
+    assert!(cookie.contains("Max-Age=604800"), "{cookie}");
+}
+
+#[tokio::test]
+async fn bad_programs_and_conversions_say_what_to_fix() {
+    let app = TestApp::new().await;
+    let k = key(&app, "Shop", RW).await;
+    let mut bad = rules();
+    bad["destinations"] = json!(["javascript:alert(1)"]);
+    bad["attribution_window_days"] = json!(0);
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/api/v1/programs",
+        &k,
+        Some(json!({ "name": "P", "rules": bad })),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid"))
+    );
+    let fields: Vec<_> = e["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        fields.contains(&"destinations".to_string())
+            && fields.contains(&"attribution_window_days".to_string()),
+        "{fields:?}"
+    );
+    let mut typo = rules();
+    typo["attribution_windw_days"] = json!(3);
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/api/v1/programs",
+        &k,
+        Some(json!({ "name": "P", "rules": typo })),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_field"))
+    );
+    for (body, field) in [
+        (
+            json!({ "external_id": "", "customer": { "email": "b@example.com" } }),
+            "external_id",
+        ),
+        (json!({ "external_id": "o", "customer": {} }), "customer"),
+        (
+            json!({ "external_id": "o", "customer": { "email": "nope" } }),
+            "email",
+        ),
+        (
+            json!({ "external_id": "o", "type": "gift", "customer": { "email": "b@example.com" } }),
+            "type",
+        ),
+        (
+            json!({ "external_id": "o", "amount_minor": -5, "customer": { "email": "b@example.com" } }),
+            "amount_minor",
+        ),
+        (
+            json!({ "external_id": "o", "currency": "XYZ", "customer": { "email": "b@example.com" } }),
+            "currency",
+        ),
+        (
+            json!({ "external_id": "o", "occurred_at": "yesterday", "customer": { "email": "b@example.com" } }),
+            "occurred_at",
+        ),
+        (json!({ "external_id": "o", "type": "refund" }), "reverses"),
+    ] {
+        let (s, e) = call(&app, "POST", "/api/v1/conversions", &k, Some(body.clone())).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {e}");
+        assert_eq!(e["error"]["details"]["fields"][0]["field"], field, "{body}");
+    }
+    let (_, list) = call(&app, "GET", "/api/v1/conversions", &k, None).await;
+    assert!(
+        list["data"].as_array().unwrap().is_empty(),
+        "nothing half-written"
+    );
+}
+
+#[tokio::test]
+async fn read_keys_cannot_create() {
+    let app = TestApp::new().await;
+    let k = key(&app, "Shop", &[ApiScope::Read]).await;
+    for path in [
+        "/api/v1/programs",
+        "/api/v1/customers",
+        "/api/v1/advocates",
+        "/api/v1/conversions",
+    ] {
+        let (s, e) = call(&app, "POST", path, &k, Some(json!({}))).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("insufficient_scope")),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_tracking_read_or_write_crosses_workspaces() {
+    let app = TestApp::new().await;
+    let a = key(&app, "Shop A", RW).await;
+    let b = key(&app, "Shop B", RW).await;
+    let (_, program) = call(
+        &app,
+        "POST",
+        "/api/v1/programs",
+        &a,
+        Some(json!({ "name": "A's", "status": "active", "rules": rules() })),
+    )
+    .await;
+    let pid = program["id"].as_str().unwrap().to_string();
+    let (_, adv) = call(
+        &app,
+        "POST",
+        "/api/v1/advocates",
+        &a,
+        Some(json!({ "program": pid, "customer": { "email": "anna@example.com" } })),
+    )
+    .await;
+    let (_, cust) = call(
+        &app,
+        "POST",
+        "/api/v1/customers",
+        &a,
+        Some(json!({ "email": "zoe@example.com", "attributes": { "tier": "gold" } })),
+    )
+    .await;
+    let (_, conv) = call(&app, "POST", "/api/v1/conversions", &a, Some(json!({ "external_id": "order-1", "amount_minor": 5000, "customer": { "email": "bob@example.com" }, "code": adv["code"] }))).await;
+    assert_eq!(conv["status"], "attributed");
+    let aid = adv["id"].as_str().unwrap();
+    let gets = [
+        format!("/api/v1/programs/{pid}"),
+        format!("/api/v1/advocates/{aid}"),
+        format!("/api/v1/customers/{}", cust["id"].as_str().unwrap()),
+        format!("/api/v1/conversions/{}", conv["id"].as_str().unwrap()),
+        format!(
+            "/api/v1/conversions/{}/attribution",
+            conv["id"].as_str().unwrap()
+        ),
+        format!("/api/v1/referrals/{}", conv["referral"].as_str().unwrap()),
+        format!("/api/v1/clicks?advocate={aid}"),
+        format!("/api/v1/referrals?advocate={aid}"),
+        format!("/api/v1/advocates?program={pid}"),
+    ];
+    for path in &gets {
+        let (s, e) = call(&app, "GET", path, &b, None).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{path} leaked to B: {e}"
+        );
+        assert_eq!(
+            call(&app, "GET", path, &a, None).await.0,
+            StatusCode::OK,
+            "{path} for A"
+        );
+    }
+    for list in [
+        "/api/v1/programs",
+        "/api/v1/customers",
+        "/api/v1/advocates",
+        "/api/v1/clicks",
+        "/api/v1/conversions",
+        "/api/v1/referrals",
+    ] {
+        let (_, page) = call(&app, "GET", list, &b, None).await;
+        assert!(
+            page["data"].as_array().unwrap().is_empty(),
+            "{list} shows A's data to B"
+        );
+    }
+    let (s, _) = call(
+        &app,
+        "PATCH",
+        &format!("/api/v1/programs/{pid}"),
+        &b,
+        Some(json!({ "status": "archived" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/advocates",
+        &b,
+        Some(json!({ "program": pid, "customer": { "email": "mallory@example.com" } })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/conversions",
+        &b,
+        Some(json!({ "external_id": "refund-x", "type": "refund", "reverses": "order-1" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "B cannot refund A's order");
+    let (_, theirs) = call(&app, "POST", "/api/v1/conversions", &b, Some(json!({ "external_id": "order-1", "amount_minor": 5000, "customer": { "email": "bob@example.com" }, "code": adv["code"] }))).await;
+    assert_eq!(
+        (theirs["status"].as_str(), theirs["duplicate"].as_bool()),
+        (Some("unattributed"), None),
+        "same external id, other workspace: separate, and A's code means nothing in B"
+    );
+    assert_eq!(
+        call(&app, "GET", &format!("/api/v1/programs/{pid}"), &a, None)
+            .await
+            .1["status"],
+        "active"
+    );
+}
+
+#[tokio::test]
+async fn lists_page_by_cursor() {
+    let app = TestApp::new().await;
+    let k = key(&app, "Shop", RW).await;
+    for i in 0..5 {
+        call(
+            &app,
+            "POST",
+            "/api/v1/customers",
+            &k,
+            Some(json!({ "email": format!("c{i}@example.com") })),
+        )
+        .await;
+    }
+    let (_, first) = call(&app, "GET", "/api/v1/customers?limit=2", &k, None).await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/customers?limit=2&cursor={cursor}"),
+        &k,
+        None,
+    )
+    .await;
+    let (_, last) = call(
+        &app,
+        "GET",
+        &format!(
+            "/api/v1/customers?limit=2&cursor={}",
+            second["next_cursor"].as_str().unwrap()
+        ),
+        &k,
+        None,
+    )
+    .await;
+    let emails: Vec<_> = [&first, &second, &last]
+        .iter()
+        .flat_map(|p| {
+            p["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["email"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            "c0@example.com",
+            "c1@example.com",
+            "c2@example.com",
+            "c3@example.com",
+            "c4@example.com"
+        ]
+    );
+    assert!(last["next_cursor"].is_null());
+}
