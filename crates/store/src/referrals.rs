@@ -16,6 +16,17 @@ use vouch_core::fraud::{self, Facts, Party, Verdict};
 use vouch_core::program::{ConversionKind, ProgramRules};
 use vouch_core::secret::random_hex;
 
+/// What identifies a friend's advocate, strongest first.
+#[derive(Debug, Clone, Default)]
+pub struct FriendSignals {
+    /// Named outright: an advocate's own submission, or an admin.
+    pub advocate_id: Option<i64>,
+    pub code: Option<ReferralCode>,
+    pub click_id: Option<String>,
+    pub visitor_id: Option<String>,
+    pub referred_by_name: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ConversionInput {
     pub external_id: String,
@@ -23,10 +34,7 @@ pub struct ConversionInput {
     pub kind: ConversionKind,
     pub amount_minor: i64,
     pub currency: String,
-    pub code: Option<ReferralCode>,
-    pub click_id: Option<String>,
-    pub visitor_id: Option<String>,
-    pub referred_by_name: Option<String>,
+    pub signals: FriendSignals,
     pub occurred_at: Millis,
 }
 
@@ -158,13 +166,11 @@ async fn count(c: &mut Conn, sql: &'static str, a: i64, b: i64, t: Millis) -> Re
 }
 
 /// The signals seen for a friend, and the advocate each points at.
-async fn gather_signals(
-    c: &mut Conn,
-    workspace_id: i64,
-    input: &ConversionInput,
-) -> Result<Signals> {
+async fn gather_signals(c: &mut Conn, workspace_id: i64, input: &FriendSignals) -> Result<Signals> {
     let mut s = Signals::default();
-    if let Some(code) = &input.code {
+    if let Some(id) = input.advocate_id {
+        s.code = advocates::by_id(c, workspace_id, id).await?.map(|a| a.id);
+    } else if let Some(code) = &input.code {
         s.code = advocates::by_code(c, workspace_id, code)
             .await?
             .map(|a| a.id);
@@ -261,6 +267,7 @@ struct Judged {
 }
 
 /// What is known of the friend when a referral is judged.
+#[derive(Clone, Copy)]
 struct Friend<'a> {
     customer: &'a crate::rows::Customer,
     /// The business knew this person before the referral.
@@ -425,6 +432,107 @@ async fn count_on(c: &mut Conn, r: &Referral, now: Millis) -> Result<Referral> {
     Ok(updated)
 }
 
+fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+    if let (Some(a), serde_json::Value::Object(b)) = (into.as_object_mut(), from) {
+        a.extend(b);
+    }
+}
+
+/// Attributes a friend who has no referral yet and, when an advocate wins, creates the judged
+/// referral. `source` overrides how the friend was identified (a submission, an admin).
+async fn attribute_friend(
+    tx: &mut Conn,
+    workspace_id: i64,
+    friend: &Friend<'_>,
+    input: &FriendSignals,
+    source: Option<&str>,
+    now: Millis,
+) -> Result<(Option<Referral>, serde_json::Value)> {
+    let mut trace_json = json!({});
+    let signals = gather_signals(tx, workspace_id, input).await?;
+    let program = match first_candidate(&signals) {
+        Some(a) => match advocates::by_id(tx, workspace_id, a).await? {
+            Some(adv) => programs::by_id(tx, workspace_id, adv.program_id).await?,
+            None => None,
+        },
+        None => None,
+    };
+    let Some(program) = program else {
+        let trace = attribution::attribute(
+            &signals,
+            vouch_core::program::Model::LastTouch,
+            30 * 86_400_000,
+            now,
+            false,
+        );
+        trace_json["attribution"] = json!(trace);
+        return Ok((None, trace_json));
+    };
+    let rules = programs::rules_of(&program.rules)?;
+    let signals = within_program(tx, workspace_id, program.id, signals).await?;
+    let trace = attribution::attribute(
+        &signals,
+        rules.attribution_model,
+        rules.window_ms(),
+        now,
+        rules.credit_typed_names,
+    );
+    trace_json["attribution"] = json!(trace);
+    if program.status != "active" {
+        trace_json["explanation"] = json!(format!(
+            "program {} is {}: no credit",
+            program.public_id, program.status
+        ));
+        return Ok((None, trace_json));
+    }
+    let (Some(advocate_id), Some(winner)) = (trace.advocate_id, trace.winner) else {
+        return Ok((None, trace_json));
+    };
+    let advocate = advocates::by_id(tx, workspace_id, advocate_id)
+        .await?
+        .ok_or(StoreError::NotFound("advocate"))?;
+    let click = match winner {
+        attribution::Signal::ClickId => input.click_id.clone(),
+        attribution::Signal::Visitor => trace
+            .seen
+            .iter()
+            .find(|s| s.status == attribution::Status::Used)
+            .and_then(|s| s.click_id.clone()),
+        _ => None,
+    };
+    let click_ip = match &click {
+        Some(id) => clicks::by_public_id(tx, workspace_id, id)
+            .await?
+            .map(|k| k.ip_hash),
+        None => None,
+    };
+    let f = Friend {
+        click_ip: click_ip.as_deref(),
+        ..*friend
+    };
+    let judged = judge(tx, workspace_id, &rules, &advocate, &f, now).await?;
+    let source = source.unwrap_or(match winner {
+        attribution::Signal::Code => "code",
+        attribution::Signal::ClickId | attribution::Signal::Visitor => "link",
+        attribution::Signal::EmailMatch => "email_match",
+        attribution::Signal::TypedName => "typed_name",
+    });
+    let r = create_referral(
+        tx,
+        workspace_id,
+        &program,
+        &advocate,
+        f.customer.id,
+        source,
+        click,
+        &judged,
+        &trace,
+        now,
+    )
+    .await?;
+    Ok((Some(r), trace_json))
+}
+
 /// Serialises conversions of one external id on PostgreSQL (SQLite writers are serial already),
 /// so 50 simultaneous deliveries of one order make one conversion.
 async fn lock_external_id(
@@ -505,99 +613,17 @@ pub async fn record_conversion(
         ));
     }
     let mut created = false;
-    match &referral {
-        Some(_) => {}
-        None => {
-            let signals = gather_signals(&mut tx, workspace_id, input).await?;
-            let program = match first_candidate(&signals) {
-                Some(a) => match advocates::by_id(&mut tx, workspace_id, a).await? {
-                    Some(adv) => programs::by_id(&mut tx, workspace_id, adv.program_id).await?,
-                    None => None,
-                },
-                None => None,
-            };
-            match program {
-                None => {
-                    let trace = attribution::attribute(
-                        &signals,
-                        vouch_core::program::Model::LastTouch,
-                        30 * 86_400_000,
-                        now,
-                        false,
-                    );
-                    trace_json["attribution"] = json!(trace);
-                }
-                Some(program) => {
-                    let rules = programs::rules_of(&program.rules)?;
-                    let signals =
-                        within_program(&mut tx, workspace_id, program.id, signals).await?;
-                    let trace = attribution::attribute(
-                        &signals,
-                        rules.attribution_model,
-                        rules.window_ms(),
-                        now,
-                        rules.credit_typed_names,
-                    );
-                    trace_json["attribution"] = json!(trace);
-                    if let (Some(advocate_id), Some(winner)) = (trace.advocate_id, trace.winner)
-                        && program.status == "active"
-                    {
-                        let advocate = advocates::by_id(&mut tx, workspace_id, advocate_id)
-                            .await?
-                            .ok_or(StoreError::NotFound("advocate"))?;
-                        let click = match winner {
-                            attribution::Signal::ClickId => input.click_id.clone(),
-                            attribution::Signal::Visitor => trace
-                                .seen
-                                .iter()
-                                .find(|s| s.status == attribution::Status::Used)
-                                .and_then(|s| s.click_id.clone()),
-                            _ => None,
-                        };
-                        let click_ip = match &click {
-                            Some(id) => clicks::by_public_id(&mut tx, workspace_id, id)
-                                .await?
-                                .map(|k| k.ip_hash),
-                            None => None,
-                        };
-                        let f = Friend {
-                            customer: &friend,
-                            existing: friend_existing,
-                            click_ip: click_ip.as_deref(),
-                        };
-                        let judged =
-                            judge(&mut tx, workspace_id, &rules, &advocate, &f, now).await?;
-                        let source = match winner {
-                            attribution::Signal::Code => "code",
-                            attribution::Signal::ClickId | attribution::Signal::Visitor => "link",
-                            attribution::Signal::EmailMatch => "email_match",
-                            attribution::Signal::TypedName => "typed_name",
-                        };
-                        referral = Some(
-                            create_referral(
-                                &mut tx,
-                                workspace_id,
-                                &program,
-                                &advocate,
-                                friend.id,
-                                source,
-                                click,
-                                &judged,
-                                &trace,
-                                now,
-                            )
-                            .await?,
-                        );
-                        created = true;
-                    } else if program.status != "active" {
-                        trace_json["explanation"] = json!(format!(
-                            "program {} is {}: no credit",
-                            program.public_id, program.status
-                        ));
-                    }
-                }
-            }
-        }
+    if referral.is_none() {
+        let f = Friend {
+            customer: &friend,
+            existing: friend_existing,
+            click_ip: None,
+        };
+        let (r, attribution) =
+            attribute_friend(&mut tx, workspace_id, &f, &input.signals, None, now).await?;
+        merge(&mut trace_json, attribution);
+        created = r.is_some();
+        referral = r;
     }
 
     // Does this conversion count under the referral's program rules?

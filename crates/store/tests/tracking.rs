@@ -124,10 +124,7 @@ impl Shop {
             kind: ConversionKind::FirstPurchase,
             amount_minor: 5000,
             currency: "EUR".into(),
-            code: None,
-            click_id: None,
-            visitor_id: None,
-            referred_by_name: None,
+            signals: Default::default(),
             occurred_at: now_ms(),
         };
         f(&mut input);
@@ -146,7 +143,7 @@ async fn a_code_at_checkout_credits_its_advocate(store: Store) {
     let anna = s.advocate("anna@example.com").await;
     let r = s
         .convert("order-1", "bob@example.com", |i| {
-            i.code = Some(ReferralCode::parse(&anna.code.to_lowercase()).unwrap())
+            i.signals.code = Some(ReferralCode::parse(&anna.code.to_lowercase()).unwrap())
         })
         .await;
     let referral = r.referral.clone().unwrap();
@@ -186,7 +183,7 @@ async fn a_click_id_credits_its_advocate(store: Store) {
     let click = s.click(&anna, "v1", 3_600_000, true).await;
     let r = s
         .convert("order-1", "bob@example.com", |i| {
-            i.click_id = Some(click.clone())
+            i.signals.click_id = Some(click.clone())
         })
         .await;
     let referral = r.referral.clone().unwrap();
@@ -211,7 +208,7 @@ async fn the_model_chooses_between_a_visitors_clicks(store: Store) {
         s.click(&carl, "visitor-x", 86_400_000, true).await;
         let rec = s
             .convert("order-1", "bob@example.com", |i| {
-                i.visitor_id = Some("visitor-x".into())
+                i.signals.visitor_id = Some("visitor-x".into())
             })
             .await;
         let winner = rec.referral.clone().unwrap().advocate_id;
@@ -238,7 +235,7 @@ async fn clicks_outside_the_window_give_no_credit(store: Store) {
     let old = s.click(&anna, "v", 31 * 86_400_000, true).await;
     let r = s
         .convert("order-1", "bob@example.com", |i| {
-            i.click_id = Some(old.clone())
+            i.signals.click_id = Some(old.clone())
         })
         .await;
     assert!(r.referral.is_none());
@@ -259,8 +256,8 @@ async fn bot_clicks_never_create_a_referral(store: Store) {
     let bot = s.click(&anna, "v", 1000, false).await;
     let r = s
         .convert("order-1", "bob@example.com", |i| {
-            i.click_id = Some(bot.clone());
-            i.visitor_id = Some("v".into());
+            i.signals.click_id = Some(bot.clone());
+            i.signals.visitor_id = Some("v".into());
         })
         .await;
     assert!(r.referral.is_none());
@@ -281,7 +278,7 @@ async fn an_email_of_the_same_inbox_joins_the_pending_referral(store: Store) {
     // A small first order with the code makes a pending referral (below the minimum).
     let first = s
         .convert("order-1", "bob.smith@gmail.com", |i| {
-            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+            i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
         })
         .await;
     let pending = first.referral.unwrap();
@@ -315,7 +312,7 @@ async fn fifty_duplicate_deliveries_make_one_conversion(store: Store) {
         let code = code.clone();
         tasks.push(tokio::spawn(async move {
             s.convert("order-dup", "bob@example.com", |i| {
-                i.code = Some(ReferralCode::parse(&code).unwrap())
+                i.signals.code = Some(ReferralCode::parse(&code).unwrap())
             })
             .await
         }));
@@ -350,7 +347,7 @@ async fn refunds_reverse_what_they_touched(store: Store) {
     let s = shop(store, "Shop", rules()).await;
     let anna = s.advocate("anna@example.com").await;
     s.convert("order-1", "bob@example.com", |i| {
-        i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+        i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
     })
     .await;
     let r = referrals::reverse_conversion(&s.store, s.ws, "order-1", "refund-1", &Actor::cli())
@@ -384,7 +381,7 @@ async fn self_referrals_are_blocked_with_their_reason(store: Store) {
     let anna = s.advocate("anna.smith@gmail.com").await;
     let r = s
         .convert("order-1", "annasmith+again@gmail.com", |i| {
-            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+            i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
         })
         .await;
     let referral = r.referral.clone().unwrap();
@@ -412,7 +409,9 @@ async fn disposable_and_existing_friends_follow_the_policy(store: Store) {
     let anna = s.advocate("anna@example.com").await;
     let code = || Some(ReferralCode::parse(&anna.code).unwrap());
     let throwaway = s
-        .convert("order-1", "someone@mailinator.com", |i| i.code = code())
+        .convert("order-1", "someone@mailinator.com", |i| {
+            i.signals.code = code()
+        })
         .await
         .referral
         .unwrap();
@@ -432,7 +431,7 @@ async fn disposable_and_existing_friends_follow_the_policy(store: Store) {
         .await
         .unwrap();
     let flagged = s
-        .convert("order-2", "known@example.com", |i| i.code = code())
+        .convert("order-2", "known@example.com", |i| i.signals.code = code())
         .await
         .referral
         .unwrap();
@@ -449,13 +448,13 @@ async fn referral_loops_are_blocked(store: Store) {
     let s = shop(store, "Shop", rules()).await;
     let anna = s.advocate("anna@example.com").await;
     s.convert("order-1", "bob@example.com", |i| {
-        i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+        i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
     })
     .await;
     let bob = s.advocate("bob@example.com").await;
     let back = s
         .convert("order-2", "anna@example.com", |i| {
-            i.code = Some(ReferralCode::parse(&bob.code).unwrap())
+            i.signals.code = Some(ReferralCode::parse(&bob.code).unwrap())
         })
         .await
         .referral
@@ -472,7 +471,7 @@ async fn codes_of_another_workspace_are_unknown(store: Store) {
     let anna = a.advocate("anna@example.com").await;
     let r = b
         .convert("order-1", "bob@example.com", |i| {
-            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+            i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
         })
         .await;
     assert!(
@@ -499,7 +498,7 @@ async fn rule_changes_apply_forward_only(store: Store) {
     let anna = s.advocate("anna@example.com").await;
     let first = s
         .convert("order-1", "bob@example.com", |i| {
-            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+            i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
         })
         .await
         .referral
@@ -532,7 +531,7 @@ async fn rule_changes_apply_forward_only(store: Store) {
     assert_eq!(same.version, 2, "the same rules make no new version");
     let second = s
         .convert("order-2", "carl@example.com", |i| {
-            i.code = Some(ReferralCode::parse(&anna.code).unwrap())
+            i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
         })
         .await;
     let r2 = second.referral.unwrap();

@@ -752,10 +752,13 @@ pub async fn record_conversion(
         kind,
         amount_minor,
         currency,
-        code: b.code.as_deref().map(ReferralCode::parse).transpose()?,
-        click_id: b.click_id,
-        visitor_id: b.visitor_id,
-        referred_by_name: b.referred_by,
+        signals: referrals::FriendSignals {
+            advocate_id: None,
+            code: b.code.as_deref().map(ReferralCode::parse).transpose()?,
+            click_id: b.click_id,
+            visitor_id: b.visitor_id,
+            referred_by_name: b.referred_by,
+        },
         occurred_at,
     };
     let r =
