@@ -54,6 +54,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Refused(String),
+    /// Refused for a typed reason the API names with a stable code (`already_referred`, …).
+    #[error("{1}")]
+    Rejected(&'static str, String),
     #[error("database URL is not usable: {0}")]
     BadUrl(String),
     #[error(transparent)]

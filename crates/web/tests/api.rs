@@ -431,6 +431,9 @@ async fn openapi_document_matches_its_snapshot_and_the_routes() {
         "/api/v1/conversions/{id}/attribution",
         "/api/v1/referrals",
         "/api/v1/referrals/{id}",
+        "/api/v1/referrals/{id}/attribution",
+        "/api/v1/review-queue",
+        "/api/v1/review-queue/decisions",
     ] {
         assert!(
             paths.contains_key(path),

@@ -520,3 +520,219 @@ async fn lists_page_by_cursor() {
     );
     assert!(last["next_cursor"].is_null());
 }
+
+async fn program_with_advocates(app: &TestApp, k: &str, emails: &[&str]) -> (String, Vec<Value>) {
+    let (_, program) = call(
+        app,
+        "POST",
+        "/api/v1/programs",
+        k,
+        Some(json!({ "name": "Friends", "status": "active", "rules": rules() })),
+    )
+    .await;
+    let pid = program["id"].as_str().unwrap().to_string();
+    let mut advocates = Vec::new();
+    for e in emails {
+        let (_, a) = call(
+            app,
+            "POST",
+            "/api/v1/advocates",
+            k,
+            Some(json!({ "program": pid, "customer": { "email": e } })),
+        )
+        .await;
+        advocates.push(a);
+    }
+    (pid, advocates)
+}
+
+#[tokio::test]
+async fn friends_are_identified_before_they_buy() {
+    let app = TestApp::new().await;
+    let k = key(&app, "Shop", RW).await;
+    let (_, advs) =
+        program_with_advocates(&app, &k, &["anna@example.com", "carl@example.com"]).await;
+    let (anna, carl) = (
+        advs[0]["id"].as_str().unwrap(),
+        advs[1]["id"].as_str().unwrap(),
+    );
+
+    // A sign-up on the shop's site, carrying the code from the link.
+    let (s, signup) = call(
+        &app,
+        "POST",
+        "/api/v1/referrals",
+        &k,
+        Some(json!({ "friend": { "email": "bob@example.com" }, "code": advs[0]["code"] })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{signup}");
+    assert_eq!(
+        (
+            signup["referral"]["status"].as_str(),
+            signup["referral"]["source"].as_str()
+        ),
+        (Some("pending"), Some("code"))
+    );
+    let (_, conv) = call(&app, "POST", "/api/v1/conversions", &k, Some(json!({ "external_id": "o1", "amount_minor": 5000, "customer": { "email": "bob@example.com" } }))).await;
+    assert_eq!(
+        (conv["status"].as_str(), conv["referral"].clone()),
+        (Some("attributed"), signup["referral"]["id"].clone()),
+        "the purchase joins the sign-up's referral"
+    );
+
+    // The advocate's own form: only with the friend's consent.
+    let submit = |advocate: &str, consent: bool| json!({ "source": "submission", "advocate": advocate, "friend": { "email": "dana@example.com", "name": "Dana" }, "consent": consent });
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/api/v1/referrals",
+        &k,
+        Some(submit(anna, false)),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["details"]["fields"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("consent"))
+    );
+    let (s, sub) = call(
+        &app,
+        "POST",
+        "/api/v1/referrals",
+        &k,
+        Some(submit(anna, true)),
+    )
+    .await;
+    assert_eq!(
+        (s, sub["referral"]["source"].as_str()),
+        (StatusCode::CREATED, Some("submission"))
+    );
+    let (s, again) = call(
+        &app,
+        "POST",
+        "/api/v1/referrals",
+        &k,
+        Some(submit(anna, true)),
+    )
+    .await;
+    assert_eq!(
+        (s, again["referral"]["id"].clone()),
+        (StatusCode::OK, sub["referral"]["id"].clone())
+    );
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/api/v1/referrals",
+        &k,
+        Some(submit(carl, true)),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_referred")),
+        "{e}"
+    );
+
+    // An admin gives the referral to Carl, with a reason that lands in the audit log.
+    let rid = sub["referral"]["id"].as_str().unwrap();
+    let (s, e) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/referrals/{rid}/attribution"),
+        &k,
+        Some(json!({ "advocate": carl, "reason": " " })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (s, moved) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/referrals/{rid}/attribution"),
+        &k,
+        Some(json!({ "advocate": carl, "reason": "Dana told us Carl sent her" })),
+    )
+    .await;
+    assert_eq!(
+        (s, moved["source"].as_str()),
+        (StatusCode::OK, Some("admin"))
+    );
+    assert_eq!(
+        moved["trace"]["manual"]["reason"],
+        "Dana told us Carl sent her"
+    );
+    let (_, audit) = call(&app, "GET", "/api/v1/audit-log?limit=1", &k, None).await;
+    assert_eq!(audit["data"][0]["action"], "referral.reattributed");
+    assert_eq!(
+        audit["data"][0]["details"]["reason"],
+        "Dana told us Carl sent her"
+    );
+}
+
+#[tokio::test]
+async fn flagged_referrals_wait_in_the_review_queue() {
+    let app = TestApp::new().await;
+    let k = key(&app, "Shop", RW).await;
+    let (_, advs) = program_with_advocates(&app, &k, &["anna@example.com"]).await;
+    let code = advs[0]["code"].clone();
+    // Two friends who had bought before: existing customers, flagged by the default policy.
+    let mut flagged = Vec::new();
+    for (i, friend) in ["old1@example.com", "old2@example.com"].iter().enumerate() {
+        call(&app, "POST", "/api/v1/conversions", &k, Some(json!({ "external_id": format!("before-{i}"), "amount_minor": 5000, "customer": { "email": friend } }))).await;
+        let (_, c) = call(&app, "POST", "/api/v1/conversions", &k, Some(json!({ "external_id": format!("after-{i}"), "amount_minor": 5000, "customer": { "email": friend }, "code": code }))).await;
+        flagged.push(c["referral"].as_str().unwrap().to_string());
+    }
+    let (_, clean) = call(&app, "POST", "/api/v1/conversions", &k, Some(json!({ "external_id": "new-1", "amount_minor": 5000, "customer": { "email": "new@example.com" }, "code": code }))).await;
+    let (_, queue) = call(&app, "GET", "/api/v1/review-queue", &k, None).await;
+    let ids: Vec<_> = queue["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, flagged);
+    assert_eq!(
+        queue["data"][0]["fraud_findings"][0]["code"],
+        "existing_customer"
+    );
+
+    // One id that is not waiting for review refuses the whole batch.
+    let mixed = json!({ "referrals": [flagged[0], clean["referral"]], "decision": "approve", "reason": "checked" });
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/api/v1/review-queue/decisions",
+        &k,
+        Some(mixed),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("refused"))
+    );
+    let (_, still) = call(&app, "GET", "/api/v1/review-queue", &k, None).await;
+    assert_eq!(
+        still["data"].as_array().unwrap().len(),
+        2,
+        "nothing changed"
+    );
+
+    let (s, ok) = call(&app, "POST", "/api/v1/review-queue/decisions", &k, Some(json!({ "referrals": [flagged[0]], "decision": "approve", "reason": "real new business" }))).await;
+    assert_eq!(
+        (
+            s,
+            ok["data"][0]["status"].as_str(),
+            ok["data"][0]["fraud_verdict"].as_str()
+        ),
+        (StatusCode::OK, Some("qualified"), Some("approved"))
+    );
+    let (_, no) = call(&app, "POST", "/api/v1/review-queue/decisions", &k, Some(json!({ "referrals": [flagged[1]], "decision": "reject", "reason": "regular customer" }))).await;
+    assert_eq!(
+        (
+            no["data"][0]["status"].as_str(),
+            no["data"][0]["rejection_reason"].as_str()
+        ),
+        (Some("rejected"), Some("manual_review"))
+    );
+    let (_, empty) = call(&app, "GET", "/api/v1/review-queue", &k, None).await;
+    assert!(empty["data"].as_array().unwrap().is_empty());
+}

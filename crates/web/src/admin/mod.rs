@@ -84,7 +84,7 @@ impl From<StoreError> for AdminError {
         match e {
             StoreError::NotFound(_) => AdminError::NotFound,
             StoreError::Conflict(what) => AdminError::Refused(format!("{what} already exists")),
-            StoreError::Refused(why) => AdminError::Refused(why),
+            StoreError::Refused(why) | StoreError::Rejected(_, why) => AdminError::Refused(why),
             other => {
                 tracing::error!(error = ?other, "store error on an admin page");
                 AdminError::Internal

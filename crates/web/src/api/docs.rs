@@ -17,7 +17,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// One of: bad_request, invalid_json, invalid_body, unknown_field, invalid, invalid_query,
     /// unauthorized, api_key_in_query, insufficient_scope, not_found, method_not_allowed,
-    /// conflict, refused, unsupported_media_type, internal.
+    /// conflict, refused, already_referred, unsupported_media_type, internal.
     pub code: String,
     pub message: String,
     #[schema(value_type = Object, nullable)]
@@ -49,7 +49,8 @@ impl Modify for Security {
         tracking::upsert_customer, tracking::list_customers, tracking::get_customer,
         tracking::enrol, tracking::list_advocates, tracking::get_advocate, tracking::list_clicks,
         tracking::record_conversion, tracking::list_conversions, tracking::get_conversion, tracking::conversion_attribution,
-        tracking::list_referrals, tracking::get_referral),
+        tracking::list_referrals, tracking::get_referral, tracking::identify, tracking::review_queue, tracking::decide,
+        tracking::reattribute),
     components(schemas(ErrorBody, ErrorDetail, workspace::WorkspaceJson, workspace::WorkspacePatch,
         workspace::MemberJson, workspace::MemberList, workspace::AuditEntryJson, workspace::AuditPage)),
     modifiers(&Security),

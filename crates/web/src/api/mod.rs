@@ -56,8 +56,20 @@ pub fn router() -> Router<AppState> {
             "/conversions/{id}/attribution",
             get(tracking::conversion_attribution),
         )
-        .route("/referrals", get(tracking::list_referrals))
+        .route(
+            "/referrals",
+            get(tracking::list_referrals).post(tracking::identify),
+        )
         .route("/referrals/{id}", get(tracking::get_referral))
+        .route(
+            "/referrals/{id}/attribution",
+            axum::routing::post(tracking::reattribute),
+        )
+        .route("/review-queue", get(tracking::review_queue))
+        .route(
+            "/review-queue/decisions",
+            axum::routing::post(tracking::decide),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
