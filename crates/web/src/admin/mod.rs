@@ -4,6 +4,7 @@
 mod access;
 mod entry;
 mod session;
+mod tracking;
 mod views;
 mod workspace;
 
@@ -41,6 +42,22 @@ pub fn router() -> Router<AppState> {
             get(access::api_keys_page).post(access::create_api_key),
         )
         .route("/admin/api-keys/{id}/revoke", post(access::revoke_api_key))
+        .route(
+            "/admin/programs",
+            get(tracking::programs_page).post(tracking::create_program),
+        )
+        .route(
+            "/admin/programs/{id}",
+            get(tracking::edit_program).post(tracking::update_program),
+        )
+        .route(
+            "/admin/advocates",
+            get(tracking::advocates_page).post(tracking::enrol),
+        )
+        .route("/admin/advocates/{id}", get(tracking::advocate_profile))
+        .route("/admin/referrals", get(tracking::referrals_page))
+        .route("/admin/review", get(tracking::review_page))
+        .route("/admin/review/decisions", post(tracking::decide))
         .route("/static/app.css", get(stylesheet))
 }
 

@@ -1,0 +1,288 @@
+//! The referral pages of the admin: program editor, enrolment, advocate profile, referral
+//! filters and the review queue, with the same CSRF and role rules as every form.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::{Browser, PASSWORD, TestApp};
+use vouch_core::{Email, Role};
+use vouch_store::audit::Actor;
+
+fn program_form<'a>(csrf: &'a str, name: &'a str, destination: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("name", name),
+        ("status", "active"),
+        ("destination", destination),
+        ("window_days", "30"),
+        ("model", "last_touch"),
+        ("conversion", "first_purchase"),
+        ("min_amount_minor", "0"),
+        ("friend_offer", "10% off"),
+    ]
+}
+
+#[tokio::test]
+async fn a_business_runs_its_program_from_the_admin() {
+    let app = TestApp::new().await;
+    let (mut b, csrf) = Browser::shop_owner(&app).await;
+    let empty = b.get("/admin/programs").await;
+    assert!(empty.body.contains("No program yet"));
+
+    let bad = b
+        .post(
+            "/admin/programs",
+            &program_form(&csrf, "Friends", "javascript:alert(1)"),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Nothing was saved") && bad.body.contains("starts with https://"));
+    let ok = b
+        .post(
+            "/admin/programs",
+            &program_form(&csrf, "Friends", "https://shop.example.com/welcome"),
+        )
+        .await;
+    assert_eq!(ok.location(), "/admin/programs?done=saved");
+    let list = b.get("/admin/programs").await;
+    assert!(
+        list.body.contains("Friends") && list.body.contains("https://shop.example.com/welcome")
+    );
+    let at = list.body.find("/admin/programs/prg_").unwrap() + 16;
+    let pid = list.body[at..at + 24].to_string();
+
+    let enrol = |vanity: &'static str| {
+        vec![
+            ("program", pid.clone()),
+            ("email", "anna@example.com".to_string()),
+            ("name", "Anna".to_string()),
+            ("vanity", vanity.to_string()),
+        ]
+    };
+    let fields: Vec<(&str, String)> = enrol("ANNA10");
+    let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    form.push(("csrf", &csrf));
+    assert_eq!(
+        b.post("/admin/advocates", &form).await.location(),
+        "/admin/advocates?done=enrolled"
+    );
+    let mut other: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("program", &pid),
+        ("email", "carl@example.com"),
+        ("vanity", "anna10"),
+    ];
+    let taken = b.post("/admin/advocates", &other).await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(taken.body.contains("this code is taken"));
+    other[3] = ("vanity", "");
+    assert_eq!(
+        b.post("/admin/advocates", &other).await.location(),
+        "/admin/advocates?done=enrolled"
+    );
+
+    let advocates = b.get("/admin/advocates").await;
+    assert!(advocates.body.contains("http://127.0.0.1:8080/r/ANNA10"));
+    let at = advocates.body.find("/admin/advocates/adv_").unwrap() + 17;
+    let aid = advocates.body[at..at + 24].to_string();
+
+    // A click and a purchase show up on the profile and in the referral list.
+    let visit = app
+        .send(
+            Request::get("/r/ANNA10")
+                .header(header::USER_AGENT, "Mozilla/5.0 Chrome/120")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(visit.status, StatusCode::FOUND);
+    app.state.clicks.flush().await;
+    let mut c = app.db.store.read().await.unwrap();
+    let ws = vouch_store::workspaces::by_slug(&mut c, "shop")
+        .await
+        .unwrap()
+        .unwrap();
+    drop(c);
+    let input = vouch_store::referrals::ConversionInput {
+        external_id: "o1".into(),
+        customer: vouch_store::customers::CustomerInput {
+            email: Some(Email::parse("bob@example.com").unwrap()),
+            created_from: "test",
+            ..Default::default()
+        },
+        kind: vouch_core::program::ConversionKind::FirstPurchase,
+        amount_minor: 5000,
+        currency: "EUR".into(),
+        signals: vouch_store::referrals::FriendSignals {
+            code: Some(vouch_core::code::ReferralCode::parse("ANNA10").unwrap()),
+            ..Default::default()
+        },
+        occurred_at: vouch_core::clock::now_ms(),
+    };
+    vouch_store::referrals::record_conversion(&app.db.store, ws.id, &input, &Actor::cli())
+        .await
+        .unwrap();
+    let profile = b.get(&format!("/admin/advocates/{aid}")).await;
+    assert!(
+        profile.body.contains("ANNA10")
+            && profile.body.contains("bob@example.com")
+            && profile.body.contains("qualified"),
+        "{}",
+        profile.body
+    );
+    assert!(
+        profile.body.contains("<td>1</td><td>1</td>"),
+        "one click, one qualified"
+    );
+    assert!(profile.body.contains("credited to advocate"));
+    let filtered = b.get("/admin/referrals?status=rejected").await;
+    assert!(filtered.body.contains("No referral yet"));
+    assert!(
+        b.get("/admin/referrals?status=qualified")
+            .await
+            .body
+            .contains("bob@example.com")
+    );
+
+    // Edit the program: a new rules version, shown in the list.
+    let edit = b
+        .post(
+            &format!("/admin/programs/{pid}"),
+            &program_form(&csrf, "Friends", "https://shop.example.com/other"),
+        )
+        .await;
+    assert_eq!(edit.location(), "/admin/programs?done=saved");
+    let list = b.get("/admin/programs").await;
+    assert!(
+        list.body.contains("https://shop.example.com/other") && list.body.contains("<td>2</td>")
+    );
+}
+
+#[tokio::test]
+async fn the_review_queue_decides_in_bulk() {
+    let app = TestApp::new().await;
+    let (mut b, csrf) = Browser::shop_owner(&app).await;
+    b.post(
+        "/admin/programs",
+        &program_form(&csrf, "Friends", "https://shop.example.com/"),
+    )
+    .await;
+    let mut c = app.db.store.read().await.unwrap();
+    let ws = vouch_store::workspaces::by_slug(&mut c, "shop")
+        .await
+        .unwrap()
+        .unwrap();
+    let program = vouch_store::programs::list(&mut c, ws.id, 0, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    drop(c);
+    let anna = vouch_store::customers::CustomerInput {
+        email: Some(Email::parse("anna@example.com").unwrap()),
+        created_from: "test",
+        ..Default::default()
+    };
+    let (adv, _, _) =
+        vouch_store::tracking::enroll(&app.db.store, ws.id, &program, &anna, None, &Actor::cli())
+            .await
+            .unwrap();
+    // An imported customer referred later is flagged for review.
+    let known = vouch_store::customers::CustomerInput {
+        email: Some(Email::parse("known@example.com").unwrap()),
+        created_from: "import",
+        ..Default::default()
+    };
+    vouch_store::tracking::upsert_customer(&app.db.store, ws.id, &known, &Actor::cli())
+        .await
+        .unwrap();
+    let input = vouch_store::referrals::ConversionInput {
+        external_id: "o1".into(),
+        customer: known.clone(),
+        kind: vouch_core::program::ConversionKind::FirstPurchase,
+        amount_minor: 5000,
+        currency: "EUR".into(),
+        signals: vouch_store::referrals::FriendSignals {
+            code: Some(vouch_core::code::ReferralCode::parse(&adv.code).unwrap()),
+            ..Default::default()
+        },
+        occurred_at: vouch_core::clock::now_ms(),
+    };
+    let r = vouch_store::referrals::record_conversion(&app.db.store, ws.id, &input, &Actor::cli())
+        .await
+        .unwrap()
+        .referral
+        .unwrap();
+    let queue = b.get("/admin/review").await;
+    assert!(queue.body.contains("known@example.com") && queue.body.contains("existing_customer"));
+
+    // A viewer sees the queue but cannot decide.
+    let hash = vouch_core::password::hash(PASSWORD);
+    vouch_store::commands::add_member(
+        &app.db.store,
+        ws.id,
+        &Email::parse("viewer@example.com").unwrap(),
+        Role::Viewer,
+        Some(&hash),
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let mut viewer = Browser::new(&app);
+    viewer.sign_in("viewer@example.com", PASSWORD).await;
+    let vcsrf = viewer.csrf().await;
+    let v = viewer
+        .post(
+            "/admin/review/decisions",
+            &[
+                ("csrf", &vcsrf),
+                ("referral", &r.public_id),
+                ("decision", "approve"),
+                ("reason", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(v.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        b.post(
+            "/admin/review/decisions",
+            &[
+                ("referral", &r.public_id),
+                ("decision", "approve"),
+                ("reason", "x")
+            ]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN,
+        "CSRF"
+    );
+
+    let ok = b
+        .post(
+            "/admin/review/decisions",
+            &[
+                ("csrf", &csrf),
+                ("referral", &r.public_id),
+                ("decision", "approve"),
+                ("reason", "checked: new location"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location(), "/admin/review?done=reviewed");
+    assert!(
+        b.get("/admin/review?done=reviewed")
+            .await
+            .body
+            .contains("Nothing waits for review")
+    );
+    let mut c = app.db.store.read().await.unwrap();
+    let after = vouch_store::referrals::referral_by_public_id(&mut c, ws.id, &r.public_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (after.status.as_str(), after.fraud_verdict.as_str()),
+        ("qualified", "approved")
+    );
+}
