@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clicks;
 pub mod commands;
 pub mod customers;
+pub mod customers_csv;
 pub mod jobs;
 pub mod migrate;
 pub mod outbox;

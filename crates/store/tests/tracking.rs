@@ -28,6 +28,7 @@ vouch_store::both_backends!(
     referral_loops_are_blocked,
     codes_of_another_workspace_are_unknown,
     rule_changes_apply_forward_only,
+    csv_import_reports_every_refused_row_and_keeps_the_rest,
 );
 
 struct Shop {
@@ -540,5 +541,98 @@ async fn rule_changes_apply_forward_only(store: Store) {
         (r2.status.as_str(), second.conversion.status.as_str()),
         ("pending", "not_counted"),
         "judged by the new rules"
+    );
+}
+
+async fn csv_import_reports_every_refused_row_and_keeps_the_rest(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let csv = "Email,Name,external_id,consent_marketing,tier,attributes\n\
+        anna@example.com,Anna,A1,yes,gold,\n\
+        not-an-email,Bad,,,,\n\
+        ,,,,silver,\n\
+        bob@example.com,Bob,B1,maybe,,\n\
+        carl@example.com,Carl,C1,no,,{\"city\": \"Lyon\"}\n\
+        dana@example.com,Dana,D1,,,[1]\n\
+        ANNA@example.com,Anna Smith,,,platinum,\n";
+    let mut seen = 0;
+    let r =
+        vouch_store::customers_csv::import(&s.store, s.ws, csv.as_bytes(), &Actor::cli(), |p| {
+            seen = p.rows
+        })
+        .await
+        .unwrap();
+    assert_eq!((r.rows, r.created, r.updated, seen), (7, 2, 1, 7));
+    let lines: Vec<_> = r
+        .errors
+        .iter()
+        .map(|e| (e.line, e.error.split(':').next().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (3, "email".into()),
+            (4, "each row needs an email or an external_id".into()),
+            (5, "consent_marketing".into()),
+            (7, "attributes".into())
+        ]
+    );
+    let mut c = s.store.read().await.unwrap();
+    let anna =
+        vouch_store::customers::by_email(&mut c, s.ws, &Email::parse("anna@example.com").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        (
+            anna.name.as_str(),
+            anna.external_id.as_deref(),
+            anna.consent_marketing,
+            anna.created_from.as_str()
+        ),
+        ("Anna Smith", Some("A1"), 1, "import")
+    );
+    let attrs: Value = serde_json::from_str(&anna.attributes).unwrap();
+    assert_eq!(attrs, serde_json::json!({ "tier": "platinum" }));
+    let carl = vouch_store::customers::by_external_id(&mut c, s.ws, "C1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&carl.attributes).unwrap(),
+        serde_json::json!({ "city": "Lyon" })
+    );
+    drop(c);
+    // Export, then import into another workspace: the same customers.
+    let mut out = Vec::new();
+    assert_eq!(
+        vouch_store::customers_csv::export(&s.store, s.ws, &mut out)
+            .await
+            .unwrap(),
+        2
+    );
+    let other = shop(s.store.clone(), "Other", rules()).await;
+    let again = vouch_store::customers_csv::import(
+        &other.store,
+        other.ws,
+        out.as_slice(),
+        &Actor::cli(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.created, again.errors.len()), (2, 0));
+    let bad_header = vouch_store::customers_csv::import(
+        &s.store,
+        s.ws,
+        "name,phone\nx,1\n".as_bytes(),
+        &Actor::cli(),
+        |_| {},
+    )
+    .await;
+    assert!(
+        bad_header
+            .unwrap_err()
+            .to_string()
+            .contains("email or an external_id column")
     );
 }

@@ -74,6 +74,30 @@ enum Command {
     Config(ConfigCmd),
     #[command(subcommand)]
     Jobs(JobsCmd),
+    #[command(subcommand)]
+    Customers(CustomersCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomersCmd {
+    /// Import customers from CSV (email, name, external_id, phone, consent_marketing,
+    /// attributes, or any other column as an attribute). Exit 3 when some rows were refused.
+    Import {
+        #[arg(long, value_name = "SLUG")]
+        workspace: String,
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Write the refused rows (line, error) to this CSV file.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
+    /// Export a workspace's customers as CSV.
+    Export {
+        #[arg(long, value_name = "SLUG")]
+        workspace: String,
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -494,6 +518,76 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .collect::<Vec<_>>()
                 .join("\n");
             print(g.json, serde_json::Value::Array(v), text);
+        }
+        Command::Customers(CustomersCmd::Import {
+            workspace,
+            from,
+            report,
+        }) => {
+            let ws = workspace_by_slug(&store, &workspace).await?;
+            let file = std::fs::File::open(&from)
+                .with_context(|| format!("--from: cannot read {}", from.display()))?;
+            let tty = std::io::stderr().is_terminal();
+            let r = vouch_store::customers_csv::import(
+                &store,
+                ws.id,
+                std::io::BufReader::new(file),
+                &actor,
+                |p| {
+                    if tty {
+                        eprint!(
+                            "\r{} rows read: {} created, {} updated, {} refused",
+                            p.rows,
+                            p.created,
+                            p.updated,
+                            p.errors.len()
+                        );
+                    }
+                },
+            )
+            .await?;
+            if tty {
+                eprintln!();
+            }
+            if let Some(path) = report {
+                let mut w = std::fs::File::create(&path)
+                    .with_context(|| format!("--report: cannot write {}", path.display()))?;
+                use std::io::Write;
+                writeln!(w, "line,error")?;
+                for e in &r.errors {
+                    writeln!(w, "{},\"{}\"", e.line, e.error.replace('"', "\"\""))?;
+                }
+            }
+            let text = format!(
+                "{} rows: {} created, {} updated, {} refused{}",
+                r.rows,
+                r.created,
+                r.updated,
+                r.errors.len(),
+                r.errors
+                    .iter()
+                    .take(20)
+                    .map(|e| format!("\n  line {}: {}", e.line, e.error))
+                    .collect::<String>()
+            );
+            print(g.json, serde_json::to_value(&r)?, text);
+            if !r.errors.is_empty() {
+                store.close().await;
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Customers(CustomersCmd::Export { workspace, to }) => {
+            let ws = workspace_by_slug(&store, &workspace).await?;
+            let file = std::fs::File::create(&to)
+                .with_context(|| format!("--to: cannot write {}", to.display()))?;
+            let n =
+                vouch_store::customers_csv::export(&store, ws.id, std::io::BufWriter::new(file))
+                    .await?;
+            print(
+                g.json,
+                json!({ "to": to, "customers": n }),
+                format!("exported {n} customers to {}", to.display()),
+            );
         }
         Command::Config(_) | Command::Healthcheck { .. } => {
             unreachable!("handled before the store opens")

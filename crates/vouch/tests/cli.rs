@@ -643,3 +643,50 @@ fn json_logs_carry_the_request_id() {
     assert_eq!(request["status"], 200);
     assert_eq!(request["span"]["route"], "/healthz");
 }
+
+#[test]
+fn customers_import_reports_refused_rows_and_exits_3() {
+    let dir = TempDir::new();
+    let d = dir.path();
+    run_ok(d, &["workspace", "create", "--name", "Shop"]);
+    std::fs::write(
+        d.join("in.csv"),
+        "email,name\nanna@example.com,Anna\nnope,Bad\nbob@example.com,Bob\n",
+    )
+    .unwrap();
+    let out = run(
+        d,
+        &[
+            "customers",
+            "import",
+            "--workspace",
+            "shop",
+            "--from",
+            "in.csv",
+            "--report",
+            "refused.csv",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 rows: 2 created, 0 updated, 1 refused") && text.contains("line 3: email"),
+        "{text}"
+    );
+    let report = std::fs::read_to_string(d.join("refused.csv")).unwrap();
+    assert!(report.starts_with("line,error\n3,\"email:"), "{report}");
+    let exported = run_ok(
+        d,
+        &[
+            "customers",
+            "export",
+            "--workspace",
+            "shop",
+            "--to",
+            "out.csv",
+        ],
+    );
+    assert_eq!(exported["customers"], 2);
+    let csv = std::fs::read_to_string(d.join("out.csv")).unwrap();
+    assert!(csv.contains("anna@example.com,Anna,,,no,{}"), "{csv}");
+}

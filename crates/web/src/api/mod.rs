@@ -40,6 +40,10 @@ pub fn router() -> Router<AppState> {
             "/customers",
             get(tracking::list_customers).post(tracking::upsert_customer),
         )
+        .route(
+            "/customers/import",
+            axum::routing::post(tracking::import_customers),
+        )
         .route("/customers/{id}", get(tracking::get_customer))
         .route(
             "/advocates",

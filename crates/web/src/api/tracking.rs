@@ -1143,3 +1143,25 @@ pub async fn reattribute(
     .await?;
     Ok(Json(referral_json(r)))
 }
+
+/// Imports customers from a CSV body (`Content-Type: text/csv`); each row lands whole or not
+/// at all, and the report names every refused row.
+#[utoipa::path(post, path = "/api/v1/customers/import", tag = "customers",
+    request_body(content = String, content_type = "text/csv", description = "A header row (email, name, external_id, phone, consent_marketing, attributes, …), then one customer a row"),
+    responses((status = 200, description = "What was imported and every refused row", body = Object), (status = 409, body = super::docs::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn import_customers(
+    State(state): State<AppState>,
+    Writer(auth): Writer,
+    body: axum::body::Bytes,
+) -> Result<Json<vouch_store::customers_csv::ImportReport>, ApiError> {
+    let report = vouch_store::customers_csv::import(
+        &state.store,
+        auth.workspace_id,
+        body.as_ref(),
+        &auth.actor,
+        |_| {},
+    )
+    .await?;
+    Ok(Json(report))
+}
