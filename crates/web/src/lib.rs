@@ -8,6 +8,7 @@ pub mod client;
 pub mod error;
 pub mod observe;
 pub mod public;
+pub mod qr;
 
 use axum::Router;
 use axum::routing::get;

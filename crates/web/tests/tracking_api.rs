@@ -736,3 +736,52 @@ async fn flagged_referrals_wait_in_the_review_queue() {
     let (_, empty) = call(&app, "GET", "/api/v1/review-queue", &k, None).await;
     assert!(empty["data"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn advocates_get_a_qr_code_of_their_link() {
+    let app = TestApp::new().await;
+    let k = key(&app, "Shop", RW).await;
+    let (_, advs) = program_with_advocates(&app, &k, &["anna@example.com"]).await;
+    let id = advs[0]["id"].as_str().unwrap();
+    let svg = app
+        .api("GET", &format!("/api/v1/advocates/{id}/qr"), Some(&k), None)
+        .await;
+    assert_eq!(
+        (
+            svg.status,
+            svg.headers.get("content-type").unwrap().to_str().unwrap()
+        ),
+        (StatusCode::OK, "image/svg+xml")
+    );
+    assert!(svg.body.contains("<svg"));
+    let png = app
+        .api(
+            "GET",
+            &format!("/api/v1/advocates/{id}/qr?format=png"),
+            Some(&k),
+            None,
+        )
+        .await;
+    assert_eq!(png.headers.get("content-type").unwrap(), "image/png");
+    let bad = app
+        .api(
+            "GET",
+            &format!("/api/v1/advocates/{id}/qr?format=gif"),
+            Some(&k),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let other = key(&app, "Other", RW).await;
+    assert_eq!(
+        app.api(
+            "GET",
+            &format!("/api/v1/advocates/{id}/qr"),
+            Some(&other),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -4,7 +4,7 @@
 mod access;
 mod entry;
 mod session;
-mod tracking;
+pub(crate) mod tracking;
 mod views;
 mod workspace;
 
@@ -55,6 +55,7 @@ pub fn router() -> Router<AppState> {
             get(tracking::advocates_page).post(tracking::enrol),
         )
         .route("/admin/advocates/{id}", get(tracking::advocate_profile))
+        .route("/admin/advocates/{id}/qr", get(tracking::advocate_qr))
         .route("/admin/referrals", get(tracking::referrals_page))
         .route("/admin/review", get(tracking::review_page))
         .route("/admin/review/decisions", post(tracking::decide))

@@ -668,3 +668,51 @@ pub async fn decide(
     .await?;
     Ok(Redirect::to("/admin/review?done=reviewed").into_response())
 }
+
+#[derive(Deserialize, Default)]
+pub struct QrFormat {
+    format: Option<String>,
+}
+
+/// The advocate's link as a QR code: SVG, or PNG with `?format=png`.
+pub fn qr_response(link: &str, format: Option<&str>) -> Response {
+    use axum::http::header;
+    match format.unwrap_or("svg") {
+        "png" => match crate::qr::png(link, 8) {
+            Some(png) => (
+                [
+                    (header::CONTENT_TYPE, "image/png"),
+                    (header::CACHE_CONTROL, "private, max-age=3600"),
+                ],
+                png,
+            )
+                .into_response(),
+            None => StatusCode::UNPROCESSABLE_ENTITY.into_response(),
+        },
+        _ => match crate::qr::svg(link) {
+            Some(svg) => (
+                [
+                    (header::CONTENT_TYPE, "image/svg+xml"),
+                    (header::CACHE_CONTROL, "private, max-age=3600"),
+                ],
+                svg,
+            )
+                .into_response(),
+            None => StatusCode::UNPROCESSABLE_ENTITY.into_response(),
+        },
+    }
+}
+
+pub async fn advocate_qr(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<QrFormat>,
+) -> Result<Response, AdminError> {
+    let mut c = state.store.read().await?;
+    let a = advocates::by_public_id(&mut c, s.workspace.id, &id)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    let row = advocate_row(&state, &mut c, &a).await?;
+    Ok(qr_response(&row.link, q.format.as_deref()))
+}

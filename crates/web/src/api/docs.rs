@@ -47,7 +47,7 @@ impl Modify for Security {
     paths(workspace::get_workspace, workspace::patch_workspace, workspace::list_members, workspace::list_audit_log,
         tracking::create_program, tracking::list_programs, tracking::get_program, tracking::update_program,
         tracking::upsert_customer, tracking::list_customers, tracking::get_customer, tracking::import_customers,
-        tracking::enrol, tracking::list_advocates, tracking::get_advocate, tracking::list_clicks,
+        tracking::enrol, tracking::list_advocates, tracking::get_advocate, tracking::advocate_qr, tracking::list_clicks,
         tracking::record_conversion, tracking::list_conversions, tracking::get_conversion, tracking::conversion_attribution,
         tracking::list_referrals, tracking::get_referral, tracking::identify, tracking::review_queue, tracking::decide,
         tracking::reattribute),

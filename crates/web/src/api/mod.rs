@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
             get(tracking::list_advocates).post(tracking::enrol),
         )
         .route("/advocates/{id}", get(tracking::get_advocate))
+        .route("/advocates/{id}/qr", get(tracking::advocate_qr))
         .route("/clicks", get(tracking::list_clicks))
         .route(
             "/conversions",

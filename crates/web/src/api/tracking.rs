@@ -1165,3 +1165,38 @@ pub async fn import_customers(
     .await?;
     Ok(Json(report))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QrQuery {
+    /// `svg` (default) or `png`.
+    pub format: Option<String>,
+}
+
+/// The advocate's referral link as a QR code, for print and in-store use.
+#[utoipa::path(get, path = "/api/v1/advocates/{id}/qr", tag = "advocates", params(("id" = String, Path), QrQuery),
+    responses((status = 200, description = "image/svg+xml or image/png"), (status = 404, body = super::docs::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn advocate_qr(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<QrQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    auth.require(ApiScope::Read)?;
+    if q.format
+        .as_deref()
+        .is_some_and(|f| f != "svg" && f != "png")
+    {
+        return Err(Invalid::new("format", "use svg or png").into());
+    }
+    let mut c = state.store.read().await?;
+    let a = advocates::by_public_id(&mut c, auth.workspace_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("advocate"))?;
+    let json = advocate_json(&state, &mut c, a).await?;
+    Ok(crate::admin::tracking::qr_response(
+        &json.link,
+        q.format.as_deref(),
+    ))
+}
