@@ -29,6 +29,7 @@ vouch_store::both_backends!(
     codes_of_another_workspace_are_unknown,
     rule_changes_apply_forward_only,
     csv_import_reports_every_refused_row_and_keeps_the_rest,
+    enrolment_follows_eligibility_and_vanity_rules,
 );
 
 struct Shop {
@@ -635,4 +636,63 @@ async fn csv_import_reports_every_refused_row_and_keeps_the_rest(store: Store) {
             .to_string()
             .contains("email or an external_id column")
     );
+}
+
+async fn enrolment_follows_eligibility_and_vanity_rules(store: Store) {
+    use vouch_core::program::Eligibility;
+    let mut r = rules();
+    r.eligibility = Eligibility::Purchasers;
+    let s = shop(store, "Shop", r).await;
+    let enrol = |email: &str, vanity: Option<&str>| {
+        let input = CustomerInput {
+            name: Some(email.split('@').next().unwrap().to_string()),
+            ..person(email)
+        };
+        let vanity = vanity.map(|v| ReferralCode::parse(v).unwrap());
+        let (store, ws, program) = (s.store.clone(), s.ws, s.program.clone());
+        async move {
+            tracking::enroll(&store, ws, &program, &input, vanity.as_ref(), &Actor::cli()).await
+        }
+    };
+    let err = enrol("stranger@example.com", None).await.unwrap_err();
+    assert!(
+        matches!(err, vouch_store::StoreError::Rejected("not_eligible", _)),
+        "{err:?}"
+    );
+    tracking::upsert_customer(&s.store, s.ws, &person("carl@example.com"), &Actor::cli())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            enrol("carl@example.com", None).await,
+            Err(vouch_store::StoreError::Rejected("not_eligible", _))
+        ),
+        "known but never bought"
+    );
+    // Once Carl has bought, he may advocate; a stranger still may not, and nothing was created for them.
+    s.convert("carl-order", "carl@example.com", |_| {}).await;
+    let carl = enrol("carl@example.com", Some("CARL10")).await.unwrap().0;
+    assert_eq!(carl.vanity_code.as_deref(), Some("CARL10"));
+    let mut c = s.store.read().await.unwrap();
+    assert!(
+        vouch_store::customers::by_email(
+            &mut c,
+            s.ws,
+            &Email::parse("stranger@example.com").unwrap()
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    drop(c);
+    s.convert("anna-order", "anna@example.com", |_| {}).await;
+    let err = enrol("anna@example.com", Some("CARL20")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            vouch_store::StoreError::Rejected("vanity_impersonation", _)
+        ),
+        "{err:?}"
+    );
+    assert!(enrol("anna@example.com", Some("ANNA10")).await.is_ok());
 }

@@ -60,7 +60,7 @@ async fn a_business_runs_its_program_from_the_admin() {
             ("vanity", vanity.to_string()),
         ]
     };
-    let fields: Vec<(&str, String)> = enrol("ANNA10");
+    let fields: Vec<(&str, String)> = enrol("SWEET10");
     let mut form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     form.push(("csrf", &csrf));
     assert_eq!(
@@ -71,11 +71,18 @@ async fn a_business_runs_its_program_from_the_admin() {
         ("csrf", &csrf),
         ("program", &pid),
         ("email", "carl@example.com"),
-        ("vanity", "anna10"),
+        ("vanity", "sweet10"),
     ];
     let taken = b.post("/admin/advocates", &other).await;
     assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(taken.body.contains("this code is taken"));
+    other[3] = ("vanity", "ANNA5");
+    let impersonating = b.post("/admin/advocates", &other).await;
+    assert!(
+        impersonating.body.contains("looks like another advocate"),
+        "{}",
+        impersonating.body
+    );
     other[3] = ("vanity", "");
     assert_eq!(
         b.post("/admin/advocates", &other).await.location(),
@@ -83,14 +90,14 @@ async fn a_business_runs_its_program_from_the_admin() {
     );
 
     let advocates = b.get("/admin/advocates").await;
-    assert!(advocates.body.contains("http://127.0.0.1:8080/r/ANNA10"));
+    assert!(advocates.body.contains("http://127.0.0.1:8080/r/SWEET10"));
     let at = advocates.body.find("/admin/advocates/adv_").unwrap() + 17;
     let aid = advocates.body[at..at + 24].to_string();
 
     // A click and a purchase show up on the profile and in the referral list.
     let visit = app
         .send(
-            Request::get("/r/ANNA10")
+            Request::get("/r/SWEET10")
                 .header(header::USER_AGENT, "Mozilla/5.0 Chrome/120")
                 .body(Body::empty())
                 .unwrap(),
@@ -115,7 +122,7 @@ async fn a_business_runs_its_program_from_the_admin() {
         amount_minor: 5000,
         currency: "EUR".into(),
         signals: vouch_store::referrals::FriendSignals {
-            code: Some(vouch_core::code::ReferralCode::parse("ANNA10").unwrap()),
+            code: Some(vouch_core::code::ReferralCode::parse("SWEET10").unwrap()),
             ..Default::default()
         },
         occurred_at: vouch_core::clock::now_ms(),
@@ -125,7 +132,7 @@ async fn a_business_runs_its_program_from_the_admin() {
         .unwrap();
     let profile = b.get(&format!("/admin/advocates/{aid}")).await;
     assert!(
-        profile.body.contains("ANNA10")
+        profile.body.contains("SWEET10")
             && profile.body.contains("bob@example.com")
             && profile.body.contains("qualified"),
         "{}",

@@ -95,7 +95,12 @@ async fn from_program_to_credited_referral_through_the_api() {
         (StatusCode::OK, adv["id"].clone()),
         "enrolling twice keeps the advocate"
     );
-    let (s, taken) = call(&app, "POST", "/api/v1/advocates", &k, Some(json!({ "program": pid, "customer": { "email": "carl@example.com" }, "vanity_code": "ANNA10" }))).await;
+    let (s, posing) = call(&app, "POST", "/api/v1/advocates", &k, Some(json!({ "program": pid, "customer": { "email": "carl@example.com" }, "vanity_code": "ANNA10" }))).await;
+    assert_eq!(
+        (s, posing["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("vanity_impersonation"))
+    );
+    let (s, taken) = call(&app, "POST", "/api/v1/advocates", &k, Some(json!({ "program": pid, "customer": { "email": "carl@example.com" }, "vanity_code": adv["code"] }))).await;
     assert_eq!(
         (s, taken["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("conflict"))

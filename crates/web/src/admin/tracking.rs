@@ -439,6 +439,12 @@ pub async fn enrol(
             Err(vouch_store::StoreError::Conflict(_)) => {
                 errors.push(Invalid::new("vanity", "this code is taken; choose another"))
             }
+            Err(vouch_store::StoreError::Rejected("vanity_impersonation", why)) => {
+                errors.push(Invalid::new("vanity", why))
+            }
+            Err(vouch_store::StoreError::Rejected("not_eligible", why)) => {
+                errors.push(Invalid::new("email", why))
+            }
             Err(e) => return Err(e.into()),
         }
     }

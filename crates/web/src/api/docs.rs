@@ -17,7 +17,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// One of: bad_request, invalid_json, invalid_body, unknown_field, invalid, invalid_query,
     /// unauthorized, api_key_in_query, insufficient_scope, not_found, method_not_allowed,
-    /// conflict, refused, already_referred, unsupported_media_type, internal.
+    /// conflict, refused, already_referred, not_eligible, vanity_impersonation,
+    /// unsupported_media_type, internal.
     pub code: String,
     pub message: String,
     #[schema(value_type = Object, nullable)]
