@@ -127,10 +127,7 @@ pub async fn resolve_code(c: &mut Conn, code: &ReferralCode) -> Result<Option<Co
 }
 
 pub async fn by_id(c: &mut Conn, workspace_id: i64, id: i64) -> Result<Option<Advocate>> {
-    let q = rows::select::<Advocate>("WHERE workspace_id = $1 AND id = $2")
-        .bind(workspace_id)
-        .bind(id);
-    Ok(rows::fetch_optional(c, q).await?)
+    Ok(rows::by_id(c, workspace_id, id).await?)
 }
 
 pub async fn by_public_id(
@@ -138,10 +135,7 @@ pub async fn by_public_id(
     workspace_id: i64,
     public_id: &str,
 ) -> Result<Option<Advocate>> {
-    let q = rows::select::<Advocate>("WHERE workspace_id = $1 AND public_id = $2")
-        .bind(workspace_id)
-        .bind(public_id.to_string());
-    Ok(rows::fetch_optional(c, q).await?)
+    Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
 /// The advocate behind a code, within one workspace (codes of other workspaces are not found).

@@ -58,17 +58,11 @@ pub async fn by_public_id(
     workspace_id: i64,
     public_id: &str,
 ) -> Result<Option<Program>> {
-    let q = rows::select::<Program>("WHERE workspace_id = $1 AND public_id = $2")
-        .bind(workspace_id)
-        .bind(public_id.to_string());
-    Ok(rows::fetch_optional(c, q).await?)
+    Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
 pub async fn by_id(c: &mut Conn, workspace_id: i64, id: i64) -> Result<Option<Program>> {
-    let q = rows::select::<Program>("WHERE workspace_id = $1 AND id = $2")
-        .bind(workspace_id)
-        .bind(id);
-    Ok(rows::fetch_optional(c, q).await?)
+    Ok(rows::by_id(c, workspace_id, id).await?)
 }
 
 /// Programs of a workspace, by id, after the cursor.

@@ -63,17 +63,11 @@ pub async fn conversion_by_public_id(
     workspace_id: i64,
     public_id: &str,
 ) -> Result<Option<Conversion>> {
-    let q = rows::select::<Conversion>("WHERE workspace_id = $1 AND public_id = $2")
-        .bind(workspace_id)
-        .bind(public_id.to_string());
-    Ok(rows::fetch_optional(c, q).await?)
+    Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
 pub async fn referral_by_id(c: &mut Conn, workspace_id: i64, id: i64) -> Result<Option<Referral>> {
-    let q = rows::select::<Referral>("WHERE workspace_id = $1 AND id = $2")
-        .bind(workspace_id)
-        .bind(id);
-    Ok(rows::fetch_optional(c, q).await?)
+    Ok(rows::by_id(c, workspace_id, id).await?)
 }
 
 pub async fn referral_by_public_id(
@@ -81,10 +75,7 @@ pub async fn referral_by_public_id(
     workspace_id: i64,
     public_id: &str,
 ) -> Result<Option<Referral>> {
-    let q = rows::select::<Referral>("WHERE workspace_id = $1 AND public_id = $2")
-        .bind(workspace_id)
-        .bind(public_id.to_string());
-    Ok(rows::fetch_optional(c, q).await?)
+    Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
 /// Referrals of a workspace, newest first, optionally of one status or one advocate.

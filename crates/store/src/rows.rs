@@ -183,3 +183,33 @@ pub async fn fetch_all<T: TableRow>(c: &mut crate::Conn, q: AnyQuery) -> sqlx::R
         .map(T::from_row)
         .collect()
 }
+
+/// The row of `T` with this public id in this workspace (tenancy is in the query, always).
+pub async fn by_public_id<T: TableRow>(
+    c: &mut crate::Conn,
+    workspace_id: i64,
+    public_id: &str,
+) -> sqlx::Result<Option<T>> {
+    fetch_optional(
+        c,
+        select::<T>("WHERE workspace_id = $1 AND public_id = $2")
+            .bind(workspace_id)
+            .bind(public_id.to_string()),
+    )
+    .await
+}
+
+/// The row of `T` with this internal id in this workspace.
+pub async fn by_id<T: TableRow>(
+    c: &mut crate::Conn,
+    workspace_id: i64,
+    id: i64,
+) -> sqlx::Result<Option<T>> {
+    fetch_optional(
+        c,
+        select::<T>("WHERE workspace_id = $1 AND id = $2")
+            .bind(workspace_id)
+            .bind(id),
+    )
+    .await
+}
