@@ -119,3 +119,13 @@ pub async fn version(
         .bind(version);
     Ok(rows::fetch_optional(c, q).await?)
 }
+
+/// A program by its public id whatever its workspace: for public pages whose link names the
+/// program (and so the workspace), like the join page. Never used behind an API key.
+pub async fn by_public_id_any_workspace(c: &mut Conn, public_id: &str) -> Result<Option<Program>> {
+    Ok(rows::fetch_optional(
+        c,
+        rows::select::<Program>("WHERE public_id = $1").bind(public_id.to_string()),
+    )
+    .await?)
+}

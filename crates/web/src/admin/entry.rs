@@ -27,7 +27,7 @@ const IP_RULE: ThrottleRule = ThrottleRule {
 };
 
 /// Attaches the pre-session CSRF cookie when the token is new.
-fn with_csrf(state: &AppState, res: Response, csrf: &str, fresh: bool) -> Response {
+pub fn with_csrf(state: &AppState, res: Response, csrf: &str, fresh: bool) -> Response {
     if fresh {
         with_cookie(
             res,

@@ -8,7 +8,9 @@ pub(crate) mod tracking;
 mod views;
 mod workspace;
 
-pub use session::{CSRF_COOKIE, SESSION_COOKIE, cookie};
+pub use entry::with_csrf as with_csrf_cookie;
+pub use session::{CSRF_COOKIE, SESSION_COOKIE, check_pre_session_csrf, cookie, pre_session_csrf};
+pub use views::FormErrors;
 
 use crate::AppState;
 use askama::Template;

@@ -21,6 +21,8 @@ use vouch_store::{advocates, clicks, customers, programs, referrals, tracking};
 
 pub struct ProgramRow {
     pub public_id: String,
+    /// The public join page, where customers enrol themselves.
+    pub join_path: String,
     pub name: String,
     pub status: String,
     pub version: i64,
@@ -31,6 +33,7 @@ fn program_row(p: &Program) -> ProgramRow {
     let rules = programs::rules_of(&p.rules).ok();
     ProgramRow {
         public_id: p.public_id.clone(),
+        join_path: format!("/join/{}", p.public_id),
         name: p.name.clone(),
         status: p.status.clone(),
         version: p.version,

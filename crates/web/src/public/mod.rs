@@ -1,6 +1,7 @@
 //! Public pages anyone can reach: the referral link redirect (the hot path).
 
 pub mod codes;
+mod join;
 mod redirect;
 
 use crate::AppState;
@@ -8,5 +9,7 @@ use axum::Router;
 use axum::routing::get;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/r/{code}", get(redirect::follow).head(redirect::follow))
+    Router::new()
+        .route("/r/{code}", get(redirect::follow).head(redirect::follow))
+        .route("/join/{program}", get(join::show).post(join::join))
 }
