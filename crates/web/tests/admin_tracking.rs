@@ -152,6 +152,46 @@ async fn a_business_runs_its_program_from_the_admin() {
             .contains("bob@example.com")
     );
 
+    // Give Bob's referral to Carl by hand; a reason is required and lands in the audit log.
+    let carl_at = advocates.body.find("carl@example.com").unwrap();
+    let carl_start = advocates.body[..carl_at]
+        .rfind("/admin/advocates/adv_")
+        .unwrap()
+        + 17;
+    let carl = advocates.body[carl_start..carl_start + 24].to_string();
+    let rid_at = profile.body.find("/admin/referrals/ref_").unwrap() + 17;
+    let rid = profile.body[rid_at..rid_at + 24].to_string();
+    let no_reason = b
+        .post(
+            &format!("/admin/referrals/{rid}/attribution"),
+            &[("csrf", &csrf), ("advocate", &carl), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
+    let moved = b
+        .post(
+            &format!("/admin/referrals/{rid}/attribution"),
+            &[
+                ("csrf", &csrf),
+                ("advocate", &carl),
+                ("reason", "Bob says Carl sent him"),
+            ],
+        )
+        .await;
+    assert_eq!(moved.location(), format!("/admin/advocates/{carl}"));
+    assert!(
+        b.get(&format!("/admin/advocates/{carl}"))
+            .await
+            .body
+            .contains("bob@example.com")
+    );
+    assert!(
+        b.get("/admin/audit")
+            .await
+            .body
+            .contains("referral.reattributed")
+    );
+
     // Edit the program: a new rules version, shown in the list.
     let edit = b
         .post(

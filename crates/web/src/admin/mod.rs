@@ -60,6 +60,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/advocates/{id}/qr", get(tracking::advocate_qr))
         .route("/admin/referrals", get(tracking::referrals_page))
         .route("/admin/review", get(tracking::review_page))
+        .route(
+            "/admin/referrals/{id}/attribution",
+            post(tracking::reattribute),
+        )
         .route("/admin/review/decisions", post(tracking::decide))
         .route("/static/app.css", get(stylesheet))
 }

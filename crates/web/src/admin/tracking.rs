@@ -510,6 +510,8 @@ async fn referral_row(c: &mut vouch_store::Conn, r: &Referral) -> Result<Referra
 pub struct AdvocateProfile {
     pub chrome: Chrome,
     pub advocate: AdvocateRow,
+    /// Other advocates of the same program, to give a referral to by hand: (id, label).
+    pub others: Vec<(String, String)>,
     pub days: Vec<(String, i64, i64)>,
     pub referrals: Vec<ReferralRow>,
 }
@@ -541,9 +543,17 @@ pub async fn advocate_profile(
     {
         refs.push(referral_row(&mut c, &r).await?);
     }
+    let mut others = Vec::new();
+    for o in advocates::list(&mut c, s.workspace.id, Some(a.program_id), 0, 500).await? {
+        if o.id != a.id {
+            let r = advocate_row(&state, &mut c, &o).await?;
+            others.push((o.public_id, format!("{} ({})", r.email, r.code)));
+        }
+    }
     Ok(page(AdvocateProfile {
         chrome: Chrome::new(&s, "Advocate", "advocates", ""),
         advocate: row,
+        others,
         days,
         referrals: refs,
     }))
@@ -724,4 +734,46 @@ pub async fn advocate_qr(
         .ok_or(AdminError::NotFound)?;
     let row = advocate_row(&state, &mut c, &a).await?;
     Ok(qr_response(&row.link, q.format.as_deref()))
+}
+
+#[derive(Deserialize)]
+pub struct ReattributeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    advocate: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Gives a referral to another advocate, by hand, with a reason (audited).
+pub async fn reattribute(
+    State(state): State<AppState>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(f): Form<ReattributeForm>,
+) -> Result<Response, AdminError> {
+    s.check_csrf(&f.csrf)?;
+    s.require_write()?;
+    if f.reason.trim().is_empty() {
+        return Err(AdminError::BadRequest(
+            "say why the referral changes hands; it goes in the audit log".into(),
+        ));
+    }
+    let r = referrals::reattribute(
+        &state.store,
+        s.workspace.id,
+        &id,
+        &f.advocate,
+        f.reason.trim(),
+        &s.actor,
+    )
+    .await?;
+    // On to the advocate who now holds the referral; the store just proved that id exists here.
+    let mut c = state.store.read().await?;
+    let back = match advocates::by_id(&mut c, s.workspace.id, r.advocate_id).await? {
+        Some(a) => format!("/admin/advocates/{}", a.public_id),
+        None => "/admin/referrals".to_string(),
+    };
+    Ok(Redirect::to(&back).into_response())
 }
