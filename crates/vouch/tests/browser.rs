@@ -175,6 +175,11 @@ impl Driver {
             .unwrap();
     }
 
+    async fn script(&self, js: &str) -> Value {
+        self.call("POST", "/execute/sync", json!({ "script": js, "args": [] }))
+            .await
+    }
+
     async fn quit(mut self) {
         let _ = self.call("DELETE", "", json!({})).await;
         let _ = self.child.kill();
@@ -255,5 +260,69 @@ async fn browser_setup_settings_sign_out_and_in() {
     b.fill("#password", "a long enough password").await;
     b.click("#sign-in").await;
     b.wait_for_url(&format!("{base}/admin")).await;
+    b.quit().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver: run with --ignored browser_"]
+async fn browser_program_advocate_qr_and_link() {
+    let dir = TempDir::new();
+    let vouch = Server::start(dir.path(), &[]);
+    let base = format!("http://{}", vouch.bind);
+    let b = Driver::start().await;
+    b.go(&format!("{base}/")).await;
+    b.fill("#workspace_name", "Anna's Bakery").await;
+    b.fill("#email", "anna@example.com").await;
+    b.fill("#password", "a long enough password").await;
+    b.fill("#password_confirm", "a long enough password").await;
+    b.click("#create-workspace").await;
+    b.wait_for_url(&format!("{base}/admin")).await;
+
+    // A program whose landing page is this server's own health check, so the browser can follow.
+    b.go(&format!("{base}/admin/programs")).await;
+    b.fill("#name", "Friends").await;
+    b.fill("#destination", &format!("{base}/healthz")).await;
+    b.click("#save-program").await;
+    b.wait_for_text("Saved.").await;
+
+    b.go(&format!("{base}/admin/advocates")).await;
+    b.fill("#email", "carla@example.com").await;
+    b.fill("#name", "Carla").await;
+    b.fill("#vanity", "CARLA10").await;
+    b.click("#enrol").await;
+    b.wait_for_text("Advocate enrolled.").await;
+    b.click("tbody a").await;
+    b.wait_for_text("advocate-link").await;
+    assert_eq!(b.text("#advocate-link").await, format!("{base}/r/CARLA10"));
+    // The QR image loads under the admin's content security policy.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b
+        .script("return document.querySelector('img').naturalWidth")
+        .await
+        .as_i64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the QR image did not load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A friend follows the link: the browser lands on the program's page with the click id.
+    b.go(&format!("{base}/r/carla10?utm_source=print")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let landed = loop {
+        let u = b.url().await;
+        if u.starts_with(&format!("{base}/healthz")) {
+            break u;
+        }
+        assert!(Instant::now() < deadline, "never landed: {u}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        landed.contains("vouch_ref=CARLA10")
+            && landed.contains("vouch_click=")
+            && landed.contains("utm_source=print"),
+        "{landed}"
+    );
     b.quit().await;
 }
