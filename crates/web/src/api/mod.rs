@@ -7,7 +7,7 @@ mod tracking;
 mod workspace;
 
 pub use auth::{ApiAuth, Writer};
-pub use docs::{ApiDoc, openapi_json};
+pub use docs::{ApiDoc, ErrorBody, openapi_json};
 
 use crate::AppState;
 use crate::error::{ApiError, json_rejection};
