@@ -195,3 +195,36 @@ pub async fn list(
     };
     Ok(rows::fetch_all(c, q).await?)
 }
+
+/// Remembers that an advocate uses this browser (idempotent).
+pub async fn remember_visitor(
+    c: &mut Conn,
+    workspace_id: i64,
+    advocate_id: i64,
+    visitor_id: &str,
+    now: Millis,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO advocate_visitors (workspace_id, advocate_id, visitor_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (workspace_id, advocate_id, visitor_id) DO NOTHING",
+    )
+    .bind(workspace_id)
+    .bind(advocate_id)
+    .bind(visitor_id.to_string())
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// The browsers an advocate is known to use, newest first (at most 20).
+pub async fn visitors_of(c: &mut Conn, workspace_id: i64, advocate_id: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT visitor_id FROM advocate_visitors WHERE workspace_id = $1 AND advocate_id = $2 ORDER BY created_at DESC LIMIT 20",
+    )
+    .bind(workspace_id)
+    .bind(advocate_id)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("visitor_id")?)).collect()
+}

@@ -25,6 +25,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_tracking.sql"),
         postgres: include_str!("../migrations/postgres/0002_tracking.sql"),
     },
+    Migration {
+        version: 3,
+        name: "advocate_visitors",
+        sqlite: include_str!("../migrations/sqlite/0003_advocate_visitors.sql"),
+        postgres: include_str!("../migrations/postgres/0003_advocate_visitors.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -146,6 +146,10 @@ table_row!(Conversion => "conversions" {
     reversal_external_id: Option<String>,
 });
 
+table_row!(AdvocateVisitor => "advocate_visitors" {
+    workspace_id: i64, advocate_id: i64, visitor_id: String, created_at: i64,
+});
+
 /// A query whose SQL is built at run time from static column lists (never from input).
 pub type AnyQuery = Query<'static, Any, AnyArguments>;
 

@@ -4,9 +4,9 @@
 
 use crate::rows::{self, TableRow};
 use crate::rows::{
-    Advocate, ApiKey, AuditEntry, Click, ClickRollup, CodeRow, Conversion, Customer, Event, Job,
-    LoginThrottle, Member, Program, ProgramVersion, Referral, Session, SystemProbe, User,
-    Workspace,
+    Advocate, AdvocateVisitor, ApiKey, AuditEntry, Click, ClickRollup, CodeRow, Conversion,
+    Customer, Event, Job, LoginThrottle, Member, Program, ProgramVersion, Referral, Session,
+    SystemProbe, User, Workspace,
 };
 use crate::{Backend, Conn, Result, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,7 @@ macro_rules! each_table {
         $m!(ClickRollup);
         $m!(Referral);
         $m!(Conversion);
+        $m!(AdvocateVisitor);
     };
 }
 

@@ -404,6 +404,31 @@ async fn self_referrals_are_blocked_with_their_reason(store: Store) {
             .unwrap()
             .contains("rejected (self_referral)")
     );
+    // Another address, but the advocate's own browser: still the advocate.
+    let carl = s.advocate("carl@example.com").await;
+    let mut c = s.store.read().await.unwrap();
+    vouch_store::advocates::remember_visitor(&mut c, s.ws, carl.id, "carls-browser", now_ms())
+        .await
+        .unwrap();
+    drop(c);
+    let same_browser = s
+        .convert("order-2", "totally-not-carl@example.com", |i| {
+            i.signals.code = Some(ReferralCode::parse(&carl.code).unwrap());
+            i.signals.visitor_id = Some("carls-browser".into());
+        })
+        .await;
+    let r2 = same_browser.referral.unwrap();
+    assert_eq!(
+        (r2.status.as_str(), r2.rejection_reason.as_deref()),
+        ("rejected", Some("self_referral"))
+    );
+    let findings: Value = serde_json::from_str(&r2.fraud_findings).unwrap();
+    assert!(
+        findings[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("visitor id")
+    );
 }
 
 async fn disposable_and_existing_friends_follow_the_policy(store: Store) {

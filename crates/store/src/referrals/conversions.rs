@@ -141,6 +141,7 @@ pub async fn record_conversion(
             customer: &friend,
             existing: friend_existing,
             click_ip: None,
+            visitors: &[],
         };
         let (r, attribution) =
             attribute_friend(&mut tx, workspace_id, &f, &input.signals, None, now).await?;

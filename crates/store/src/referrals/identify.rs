@@ -61,6 +61,7 @@ pub async fn identify_friend(
         customer: &customer,
         existing: existed && customer.created_from == "import",
         click_ip: None,
+        visitors: &[],
     };
     let (referral, trace) =
         attribute_friend(&mut tx, workspace_id, &f, signals, how.source(), now).await?;

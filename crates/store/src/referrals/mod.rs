@@ -220,6 +220,8 @@ struct Friend<'a> {
     existing: bool,
     /// The IP hash of the click that brought them, if a click did.
     click_ip: Option<&'a str>,
+    /// The browsers (visitor ids) the friend was seen with.
+    visitors: &'a [String],
 }
 
 async fn judge(
@@ -267,16 +269,17 @@ async fn judge(
         }
         None => 0,
     };
-    let party = |cu: &crate::rows::Customer| Party {
+    let party = |cu: &crate::rows::Customer, visitor_ids: Vec<String>| Party {
         customer_id: cu.id,
         email_key: cu.email_key.clone(),
         external_id: cu.external_id.clone(),
-        visitor_ids: Vec::new(),
+        visitor_ids,
         ip_hashes: Vec::new(),
     };
+    let advocate_visitors = advocates::visitors_of(c, workspace_id, advocate.id).await?;
     let facts = Facts {
-        advocate: party(&adv_customer),
-        friend: party(friend),
+        advocate: party(&adv_customer, advocate_visitors),
+        friend: party(friend, f.visitors.to_vec()),
         friend_existing_customer: friend_existing,
         friend_disposable_email: friend
             .email
@@ -446,14 +449,16 @@ async fn attribute_friend(
             .and_then(|s| s.click_id.clone()),
         _ => None,
     };
-    let click_ip = match &click {
-        Some(id) => clicks::by_public_id(tx, workspace_id, id)
-            .await?
-            .map(|k| k.ip_hash),
+    let clicked = match &click {
+        Some(id) => clicks::by_public_id(tx, workspace_id, id).await?,
         None => None,
     };
+    // The friend's browsers: the one they said they have, and the one the winning click came from.
+    let mut visitors: Vec<String> = input.visitor_id.iter().cloned().collect();
+    visitors.extend(clicked.as_ref().map(|k| k.visitor_id.clone()));
     let f = Friend {
-        click_ip: click_ip.as_deref(),
+        click_ip: clicked.as_ref().map(|k| k.ip_hash.as_str()),
+        visitors: &visitors,
         ..*friend
     };
     let judged = judge(tx, workspace_id, &rules, &advocate, &f, now).await?;

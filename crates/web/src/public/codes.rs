@@ -20,10 +20,12 @@ pub struct Resolved {
     pub destination: Url,
     pub window_secs: u64,
     pub ip_salt: String,
+    /// The advocate's own browsers: their clicks on their own link never qualify.
+    pub own_visitors: Vec<String>,
 }
 
 impl Resolved {
-    pub fn from_target(t: CodeTarget) -> Option<Self> {
+    pub fn from_target(t: CodeTarget, own_visitors: Vec<String>) -> Option<Self> {
         let rules: ProgramRules = serde_json::from_str(&t.rules).ok()?;
         let status = ProgramStatus::parse(&t.program_status).ok()?;
         Some(Self {
@@ -35,6 +37,7 @@ impl Resolved {
             destination: Url::parse(&rules.default_destination).ok()?,
             window_secs: rules.attribution_window_days as u64 * 86_400,
             ip_salt: t.ip_salt,
+            own_visitors,
         })
     }
 }

@@ -160,6 +160,25 @@ pub async fn join(
     .await
     {
         Ok((a, _, _)) => {
+            // This browser is the advocate's own: their clicks on their link will not qualify,
+            // and a "friend" buying from it is the advocate.
+            let (visitor, fresh) = match super::redirect::visitor_of(&parts.headers) {
+                Some(v) => (v, false),
+                None => (vouch_store::clicks::time_ordered_id("", now), true),
+            };
+            let mut c = state.store.read().await?;
+            vouch_store::advocates::remember_visitor(
+                &mut c,
+                program.workspace_id,
+                a.id,
+                &visitor,
+                now,
+            )
+            .await?;
+            state.codes.forget(&a.code);
+            if let Some(v) = &a.vanity_code {
+                state.codes.forget(v);
+            }
             p.code = a.code.clone();
             p.link = format!(
                 "{}/r/{}",
@@ -167,7 +186,23 @@ pub async fn join(
                 a.vanity_code.as_deref().unwrap_or(&a.code)
             );
             p.advocate_id = a.public_id;
-            Ok(page(p))
+            let mut res = page(p);
+            if fresh {
+                let secure = if state.config.secure_cookies() {
+                    "; Secure"
+                } else {
+                    ""
+                };
+                let cookie = format!(
+                    "{}={visitor}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                    super::redirect::VISITOR_COOKIE,
+                    super::redirect::VISITOR_MAX_AGE
+                );
+                if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+                    res.headers_mut().append(axum::http::header::SET_COOKIE, v);
+                }
+            }
+            Ok(res)
         }
         Err(StoreError::Rejected("not_eligible", why)) => {
             p.errors = crate::admin::FormErrors(vec![Invalid::new("email", why)]);

@@ -2,7 +2,7 @@
 
 pub mod codes;
 mod join;
-mod redirect;
+pub mod redirect;
 
 use crate::AppState;
 use axum::Router;

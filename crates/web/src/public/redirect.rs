@@ -18,7 +18,13 @@ use vouch_store::clicks::{NewClick, time_ordered_id};
 
 pub const CLICK_COOKIE: &str = "vouch_ref";
 pub const VISITOR_COOKIE: &str = "vouch_vid";
-const VISITOR_MAX_AGE: u64 = 2 * 365 * 86_400;
+pub const VISITOR_MAX_AGE: u64 = 2 * 365 * 86_400;
+
+/// The visitor id from Vouch's cookie, when it has the shape Vouch gives it.
+pub fn visitor_of(headers: &axum::http::HeaderMap) -> Option<String> {
+    crate::admin::cookie(headers, VISITOR_COOKIE)
+        .filter(|v| v.len() == 23 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
 
 pub async fn follow(
     State(state): State<AppState>,
@@ -56,8 +62,11 @@ async fn lookup(
     code: &ReferralCode,
 ) -> vouch_store::Result<Option<Arc<Resolved>>> {
     let mut c = state.store.read().await?;
-    let target = advocates::resolve_code(&mut c, code).await?;
-    Ok(target.and_then(Resolved::from_target).map(Arc::new))
+    let Some(target) = advocates::resolve_code(&mut c, code).await? else {
+        return Ok(None);
+    };
+    let own = advocates::visitors_of(&mut c, target.workspace_id, target.advocate_id).await?;
+    Ok(Resolved::from_target(target, own).map(Arc::new))
 }
 
 fn respond_with_click(state: &AppState, target: &Resolved, parts: &Parts) -> Response {
@@ -74,12 +83,16 @@ fn respond_with_click(state: &AppState, target: &Resolved, parts: &Parts) -> Res
     };
     let user_agent = text(header::USER_AGENT);
     let referer = text(header::REFERER);
-    let visitor = crate::admin::cookie(headers, VISITOR_COOKIE)
-        .filter(|v| v.len() == 23 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-        .unwrap_or_else(|| time_ordered_id("", now));
+    let visitor = visitor_of(headers).unwrap_or_else(|| time_ordered_id("", now));
     let click_id = time_ordered_id("", now);
     let params = visit::kept_params(parts.uri.query());
-    let reason = visit::unqualified_reason(parts.method == Method::HEAD, &user_agent);
+    let reason =
+        visit::unqualified_reason(parts.method == Method::HEAD, &user_agent).or_else(|| {
+            target
+                .own_visitors
+                .contains(&visitor)
+                .then_some("own_click")
+        });
     if state.config.record_clicks {
         let ip = client_ip(parts, &state.config.trusted_proxies);
         state.clicks.record(NewClick {
