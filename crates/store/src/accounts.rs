@@ -360,9 +360,10 @@ pub async fn touch_api_key(c: &mut Conn, id: i64, now: Millis) -> Result<()> {
     Ok(())
 }
 
-// ---- login throttling ----
+// ---- throttling ----
 
-/// Failed sign-ins counted per key (an account, an IP) in a fixed window.
+/// Attempts counted per key (a sign-in account, an IP, a join page visitor) in a fixed window.
+/// Stored in `login_throttle`, the table's name from when sign-in was its only user.
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleRule {
     pub limit: i64,
@@ -387,12 +388,7 @@ pub async fn throttled_until(
     }))
 }
 
-pub async fn record_login_failure(
-    c: &mut Conn,
-    key: &str,
-    rule: ThrottleRule,
-    now: Millis,
-) -> Result<()> {
+pub async fn count_attempt(c: &mut Conn, key: &str, rule: ThrottleRule, now: Millis) -> Result<()> {
     sqlx::query(
         "INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 1, $2)
          ON CONFLICT (key) DO UPDATE SET
@@ -407,7 +403,7 @@ pub async fn record_login_failure(
     Ok(())
 }
 
-pub async fn clear_login_failures(c: &mut Conn, key: &str) -> Result<()> {
+pub async fn clear_attempts(c: &mut Conn, key: &str) -> Result<()> {
     sqlx::query("DELETE FROM login_throttle WHERE key = $1")
         .bind(key.to_string())
         .execute(&mut *c)

@@ -620,7 +620,7 @@ async fn login_throttle_counts_in_a_window(store: Store) {
                 .is_none(),
             "{i}"
         );
-        accounts::record_login_failure(&mut c, "k", rule, now + i)
+        accounts::count_attempt(&mut c, "k", rule, now + i)
             .await
             .unwrap();
     }
@@ -643,7 +643,7 @@ async fn login_throttle_counts_in_a_window(store: Store) {
             .unwrap()
             .is_none()
     );
-    accounts::record_login_failure(&mut c, "k", rule, now + 1000)
+    accounts::count_attempt(&mut c, "k", rule, now + 1000)
         .await
         .unwrap();
     assert!(
@@ -652,7 +652,7 @@ async fn login_throttle_counts_in_a_window(store: Store) {
             .unwrap()
             .is_none()
     );
-    accounts::clear_login_failures(&mut c, "k").await.unwrap();
+    accounts::clear_attempts(&mut c, "k").await.unwrap();
 }
 
 /// Fills a store with a little of everything, for transfer tests.
@@ -683,7 +683,7 @@ pub async fn populate(store: &Store) {
         .await
         .unwrap();
     let mut c = store.read().await.unwrap();
-    accounts::record_login_failure(
+    accounts::count_attempt(
         &mut c,
         "ip:1.2.3.4",
         ThrottleRule {
