@@ -690,3 +690,21 @@ fn customers_import_reports_refused_rows_and_exits_3() {
     let csv = std::fs::read_to_string(d.join("out.csv")).unwrap();
     assert!(csv.contains("anna@example.com,Anna,,,no,{}"), "{csv}");
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: set VOUCH_TEST_DATABASE_URL and run with --ignored pg_"]
+fn pg_backup_points_to_pg_dump() {
+    let dir = TempDir::new();
+    let db = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(vouch_store::testing::fresh_postgres_url());
+    let out = run(
+        dir.path(),
+        &["backup", "--to", "copy.db", "--database-url", &db],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("pg_dump"), "{err}");
+    assert!(!dir.path().join("copy.db").exists(), "nothing half-created");
+}
