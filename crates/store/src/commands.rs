@@ -11,6 +11,37 @@ use vouch_core::clock::now_ms;
 use vouch_core::settings::WorkspaceSettings;
 use vouch_core::{ApiScope, Email, Role, Secret, Slug};
 
+/// One change as both the audit log and the outbox see it: who did `action` to `target`
+/// (`details` for people reading the log), announced to subscribers as `event`.
+pub(crate) struct Change<'a> {
+    pub action: &'a str,
+    pub target: String,
+    pub details: serde_json::Value,
+    pub event: serde_json::Value,
+}
+
+/// Writes a change's audit entry and its outbox event, in the caller's transaction.
+pub(crate) async fn record_change(
+    c: &mut crate::Conn,
+    workspace_id: i64,
+    actor: &Actor,
+    change: Change<'_>,
+    now: i64,
+) -> Result<()> {
+    audit::record(
+        c,
+        workspace_id,
+        actor,
+        change.action,
+        &change.target,
+        change.details,
+        now,
+    )
+    .await?;
+    outbox::emit(c, workspace_id, change.action, change.event, now).await?;
+    Ok(())
+}
+
 /// Creates a workspace and its owner, creating the user if needed. With `first_only`, refuses
 /// when any workspace exists (the setup page), serialising concurrent attempts.
 pub async fn create_workspace(
@@ -40,21 +71,16 @@ pub async fn create_workspace(
         accounts::add_member(&mut tx, ws.id, u.id, Role::Owner, now).await?;
         user = Some(u);
     }
-    audit::record(
+    record_change(
         &mut tx,
         ws.id,
         actor,
-        "workspace.created",
-        &format!("workspace:{}", ws.public_id),
-        json!({ "name": ws.name, "slug": ws.slug }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        ws.id,
-        "workspace.created",
-        json!({ "workspace": ws.public_id, "slug": ws.slug }),
+        Change {
+            action: "workspace.created",
+            target: format!("workspace:{}", ws.public_id),
+            details: json!({ "name": ws.name, "slug": ws.slug }),
+            event: json!({ "workspace": ws.public_id, "slug": ws.slug }),
+        },
         now,
     )
     .await?;
@@ -92,21 +118,16 @@ pub async fn add_member(
     let mut tx = store.write().await?;
     let user = user_for(&mut tx, email, password_hash, now).await?;
     let m = accounts::add_member(&mut tx, workspace_id, user.id, role, now).await?;
-    audit::record(
+    record_change(
         &mut tx,
         workspace_id,
         actor,
-        "member.added",
-        &format!("member:{}", m.id),
-        json!({ "email": email, "role": role }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "member.added",
-        json!({ "email": email, "role": role }),
+        Change {
+            action: "member.added",
+            target: format!("member:{}", m.id),
+            details: json!({ "email": email, "role": role }),
+            event: json!({ "email": email, "role": role }),
+        },
         now,
     )
     .await?;
@@ -150,21 +171,16 @@ pub async fn remove_member(
     let now = now_ms();
     let mut tx = store.write().await?;
     let m = accounts::remove_member(&mut tx, workspace_id, member_id).await?;
-    audit::record(
+    record_change(
         &mut tx,
         workspace_id,
         actor,
-        "member.removed",
-        &format!("member:{member_id}"),
-        json!({ "email": m.email }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "member.removed",
-        json!({ "email": m.email }),
+        Change {
+            action: "member.removed",
+            target: format!("member:{member_id}"),
+            details: json!({ "email": m.email }),
+            event: json!({ "email": m.email }),
+        },
         now,
     )
     .await?;
@@ -196,21 +212,16 @@ pub async fn create_api_key(
         now,
     )
     .await?;
-    audit::record(
+    record_change(
         &mut tx,
         workspace_id,
         actor,
-        "api_key.created",
-        &format!("api_key:{}", key.public_id),
-        json!({ "name": key.name, "scopes": key.scopes, "prefix": key.prefix }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "api_key.created",
-        json!({ "key": key.public_id, "name": key.name }),
+        Change {
+            action: "api_key.created",
+            target: format!("api_key:{}", key.public_id),
+            details: json!({ "name": key.name, "scopes": key.scopes, "prefix": key.prefix }),
+            event: json!({ "key": key.public_id, "name": key.name }),
+        },
         now,
     )
     .await?;
@@ -227,21 +238,16 @@ pub async fn revoke_api_key(
     let now = now_ms();
     let mut tx = store.write().await?;
     let key = accounts::revoke_api_key(&mut tx, workspace_id, public_id, now).await?;
-    audit::record(
+    record_change(
         &mut tx,
         workspace_id,
         actor,
-        "api_key.revoked",
-        &format!("api_key:{}", key.public_id),
-        json!({ "name": key.name }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "api_key.revoked",
-        json!({ "key": key.public_id }),
+        Change {
+            action: "api_key.revoked",
+            target: format!("api_key:{}", key.public_id),
+            details: json!({ "name": key.name }),
+            event: json!({ "key": key.public_id }),
+        },
         now,
     )
     .await?;
@@ -262,21 +268,16 @@ pub async fn update_settings(
         .ok_or(StoreError::NotFound("workspace"))?;
     let after = workspaces::update_settings(&mut tx, workspace_id, settings, now).await?;
     let changed = changed_fields(&before, &after);
-    audit::record(
+    record_change(
         &mut tx,
         workspace_id,
         actor,
-        "workspace.updated",
-        &format!("workspace:{}", after.public_id),
-        json!({ "changed": changed }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "workspace.updated",
-        json!({ "workspace": after.public_id, "changed": changed }),
+        Change {
+            action: "workspace.updated",
+            target: format!("workspace:{}", after.public_id),
+            details: json!({ "changed": changed }),
+            event: json!({ "workspace": after.public_id, "changed": changed }),
+        },
         now,
     )
     .await?;

@@ -1,10 +1,11 @@
 //! Tracking commands: programs, customers and enrolment, each one transaction with its audit
 //! entry and outbox events (like `commands`, for the referral side of Vouch).
 
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
+use crate::commands::{Change, record_change};
 use crate::customers::{self, CustomerInput};
 use crate::rows::{Advocate, Customer, Program};
-use crate::{Result, Store, StoreError, advocates, outbox, programs};
+use crate::{Result, Store, StoreError, advocates, programs};
 use serde_json::json;
 use vouch_core::clock::now_ms;
 use vouch_core::code::ReferralCode;
@@ -21,21 +22,16 @@ pub async fn create_program(
     let now = now_ms();
     let mut tx = store.write().await?;
     let p = programs::create(&mut tx, workspace_id, name, status, rules, now).await?;
-    audit::record(
+    record_change(
         &mut tx,
         workspace_id,
         actor,
-        "program.created",
-        &format!("program:{}", p.public_id),
-        json!({ "name": p.name, "status": p.status }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "program.created",
-        json!({ "program": p.public_id }),
+        Change {
+            action: "program.created",
+            target: format!("program:{}", p.public_id),
+            details: json!({ "name": p.name, "status": p.status }),
+            event: json!({ "program": p.public_id }),
+        },
         now,
     )
     .await?;
@@ -58,16 +54,12 @@ pub async fn update_program(
         .await?
         .ok_or(StoreError::NotFound("program"))?;
     let p = programs::update(&mut tx, &before, name, status, rules, now).await?;
-    audit::record(&mut tx, workspace_id, actor, "program.updated", &format!("program:{}", p.public_id),
-        json!({ "name": p.name, "status": p.status, "version": p.version, "rules_changed": p.version != before.version }), now).await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "program.updated",
-        json!({ "program": p.public_id, "version": p.version }),
-        now,
-    )
-    .await?;
+    record_change(&mut tx, workspace_id, actor, Change {
+        action: "program.updated",
+        target: format!("program:{}", p.public_id),
+        details: json!({ "name": p.name, "status": p.status, "version": p.version, "rules_changed": p.version != before.version }),
+        event: json!({ "program": p.public_id, "version": p.version }),
+    }, now).await?;
     tx.commit().await?;
     Ok(p)
 }
@@ -82,21 +74,16 @@ pub async fn upsert_customer(
     let mut tx = store.write().await?;
     let (c, created) = customers::upsert(&mut tx, workspace_id, input, now).await?;
     if created {
-        audit::record(
+        record_change(
             &mut tx,
             workspace_id,
             actor,
-            "customer.created",
-            &format!("customer:{}", c.public_id),
-            json!({}),
-            now,
-        )
-        .await?;
-        outbox::emit(
-            &mut tx,
-            workspace_id,
-            "customer.created",
-            json!({ "customer": c.public_id }),
+            Change {
+                action: "customer.created",
+                target: format!("customer:{}", c.public_id),
+                details: json!({}),
+                event: json!({ "customer": c.public_id }),
+            },
             now,
         )
         .await?;
@@ -131,18 +118,12 @@ pub async fn enroll(
     let (a, created) =
         advocates::enroll(&mut tx, workspace_id, program.id, customer.id, vanity, now).await?;
     if created {
-        audit::record(
-            &mut tx,
-            workspace_id,
-            actor,
-            "advocate.enrolled",
-            &format!("advocate:{}", a.public_id),
-            json!({ "program": program.public_id, "code": a.code, "vanity_code": a.vanity_code }),
-            now,
-        )
-        .await?;
-        outbox::emit(&mut tx, workspace_id, "advocate.enrolled",
-            json!({ "advocate": a.public_id, "program": program.public_id, "customer": customer.public_id, "code": a.code }), now).await?;
+        record_change(&mut tx, workspace_id, actor, Change {
+            action: "advocate.enrolled",
+            target: format!("advocate:{}", a.public_id),
+            details: json!({ "program": program.public_id, "code": a.code, "vanity_code": a.vanity_code }),
+            event: json!({ "advocate": a.public_id, "program": program.public_id, "customer": customer.public_id, "code": a.code }),
+        }, now).await?;
     }
     tx.commit().await?;
     Ok((a, customer, created))

@@ -190,36 +190,50 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.render(&mut out);
     let c = state.clicks.stats();
     use std::sync::atomic::Ordering::Relaxed;
-    let _ = writeln!(
-        out,
-        "# HELP vouch_clicks_accepted_total Clicks handed to the writer.\n# TYPE vouch_clicks_accepted_total counter\nvouch_clicks_accepted_total {}",
-        c.accepted.load(Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP vouch_clicks_written_total Clicks committed to the database.\n# TYPE vouch_clicks_written_total counter\nvouch_clicks_written_total {}",
-        c.written.load(Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP vouch_clicks_pending Clicks waiting to be written.\n# TYPE vouch_clicks_pending gauge\nvouch_clicks_pending {}",
-        c.pending()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP vouch_clicks_overflow_total Clicks accepted while the writer was behind (kept, not lost).\n# TYPE vouch_clicks_overflow_total counter\nvouch_clicks_overflow_total {}",
-        c.overflow.load(Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP vouch_click_batches_total Click batches written.\n# TYPE vouch_click_batches_total counter\nvouch_click_batches_total {}",
-        c.batches.load(Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP vouch_click_batch_failures_total Click batches that failed and were retried.\n# TYPE vouch_click_batch_failures_total counter\nvouch_click_batch_failures_total {}",
-        c.failed_batches.load(Relaxed)
-    );
+    let writer = [
+        (
+            "vouch_clicks_accepted_total",
+            "counter",
+            "Clicks handed to the writer.",
+            c.accepted.load(Relaxed),
+        ),
+        (
+            "vouch_clicks_written_total",
+            "counter",
+            "Clicks committed to the database.",
+            c.written.load(Relaxed),
+        ),
+        (
+            "vouch_clicks_pending",
+            "gauge",
+            "Clicks waiting to be written.",
+            c.pending(),
+        ),
+        (
+            "vouch_clicks_overflow_total",
+            "counter",
+            "Clicks accepted while the writer was behind (kept, not lost).",
+            c.overflow.load(Relaxed),
+        ),
+        (
+            "vouch_click_batches_total",
+            "counter",
+            "Click batches written.",
+            c.batches.load(Relaxed),
+        ),
+        (
+            "vouch_click_batch_failures_total",
+            "counter",
+            "Click batches that failed and were retried.",
+            c.failed_batches.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in writer {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
     match state.store.job_counts().await {
         Ok(counts) => {
             out.push_str(

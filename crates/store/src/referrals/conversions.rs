@@ -2,6 +2,7 @@
 //! external id twice is one conversion, and a refund or cancellation reverses what it touched.
 
 use super::*;
+use crate::commands::{Change, record_change};
 
 #[derive(Debug, Clone)]
 pub struct ConversionInput {
@@ -105,18 +106,21 @@ pub async fn record_conversion(
             duplicate: true,
         });
     }
-    let existed = customers::find(&mut tx, workspace_id, &input.customer)
-        .await?
-        .is_some();
-    let (friend, _) = customers::upsert(&mut tx, workspace_id, &input.customer, now).await?;
-    let earlier: i64 = sqlx::query("SELECT COUNT(*) AS n FROM conversions WHERE workspace_id = $1 AND customer_id = $2 AND status <> 'reversed'")
-        .bind(workspace_id)
-        .bind(friend.id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
+    let (friend, created) = customers::upsert(&mut tx, workspace_id, &input.customer, now).await?;
     // A friend the business already knew (imported, or who bought before) is not new business.
-    let friend_existing = existed && (earlier > 0 || friend.created_from == "import");
+    let friend_existing = !created
+        && (friend.created_from == "import"
+            || {
+                let earlier: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM conversions WHERE workspace_id = $1 AND customer_id = $2 AND status <> 'reversed'",
+            )
+            .bind(workspace_id)
+            .bind(friend.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+                earlier > 0
+            });
 
     let mut referral = referral_of_friend(&mut tx, workspace_id, friend.id).await?;
     let mut trace_json = json!({});
@@ -202,11 +206,13 @@ pub async fn record_conversion(
     .bind(input.occurred_at)
     .bind(now);
     let conversion: Conversion = rows::fetch_one(&mut tx, q).await?;
-    audit::record(&mut tx, workspace_id, actor, "conversion.recorded", &format!("conversion:{}", conversion.public_id),
-        json!({ "external_id": conversion.external_id, "status": conversion.status, "referral_created": created }), now).await?;
-    outbox::emit(&mut tx, workspace_id, "conversion.recorded",
-        json!({ "conversion": conversion.public_id, "external_id": conversion.external_id, "status": conversion.status,
-                "referral": referral.as_ref().map(|r| r.public_id.clone()) }), now).await?;
+    record_change(&mut tx, workspace_id, actor, Change {
+        action: "conversion.recorded",
+        target: format!("conversion:{}", conversion.public_id),
+        details: json!({ "external_id": conversion.external_id, "status": conversion.status, "referral_created": created }),
+        event: json!({ "conversion": conversion.public_id, "external_id": conversion.external_id, "status": conversion.status,
+                "referral": referral.as_ref().map(|r| r.public_id.clone()) }),
+    }, now).await?;
     tx.commit().await?;
     Ok(Recorded {
         conversion,
@@ -281,21 +287,16 @@ pub async fn reverse_conversion(
         }
         referral = Some(updated);
     }
-    audit::record(
+    record_change(
         &mut tx,
         workspace_id,
         actor,
-        "conversion.reversed",
-        &format!("conversion:{}", reversed.public_id),
-        json!({ "external_id": external_id, "reversal": reversal_external_id }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "conversion.reversed",
-        json!({ "conversion": reversed.public_id, "external_id": external_id }),
+        Change {
+            action: "conversion.reversed",
+            target: format!("conversion:{}", reversed.public_id),
+            details: json!({ "external_id": external_id, "reversal": reversal_external_id }),
+            event: json!({ "conversion": reversed.public_id, "external_id": external_id }),
+        },
         now,
     )
     .await?;

@@ -36,10 +36,7 @@ pub async fn identify_friend(
 ) -> Result<(Option<Referral>, serde_json::Value, bool)> {
     let now = vouch_core::clock::now_ms();
     let mut tx = store.write().await?;
-    let existed = customers::find(&mut tx, workspace_id, friend)
-        .await?
-        .is_some();
-    let (customer, _) = customers::upsert(&mut tx, workspace_id, friend, now).await?;
+    let (customer, created) = customers::upsert(&mut tx, workspace_id, friend, now).await?;
     if let Some(r) = referral_of_friend(&mut tx, workspace_id, customer.id).await? {
         let same = signals.advocate_id == Some(r.advocate_id);
         if same {
@@ -59,7 +56,7 @@ pub async fn identify_friend(
     }
     let f = Friend {
         customer: &customer,
-        existing: existed && customer.created_from == "import",
+        existing: !created && customer.created_from == "import",
         click_ip: None,
         visitors: &[],
     };

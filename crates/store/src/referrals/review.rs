@@ -1,6 +1,7 @@
 //! People deciding: the review queue of flagged referrals, and re-attribution by hand.
 
 use super::*;
+use crate::commands::{Change, record_change};
 
 /// A reviewer's decision on flagged referrals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,21 +145,16 @@ pub async fn reattribute(
     .bind(trace.to_string())
     .bind(now);
     let updated: Referral = rows::fetch_one(&mut tx, q).await?;
-    audit::record(
+    record_change(
         &mut tx,
         workspace_id,
         actor,
-        "referral.reattributed",
-        &format!("referral:{public_id}"),
-        json!({ "from": from, "to": to.public_id, "reason": reason }),
-        now,
-    )
-    .await?;
-    outbox::emit(
-        &mut tx,
-        workspace_id,
-        "referral.reattributed",
-        json!({ "referral": public_id, "advocate": to.public_id }),
+        Change {
+            action: "referral.reattributed",
+            target: format!("referral:{public_id}"),
+            details: json!({ "from": from, "to": to.public_id, "reason": reason }),
+            event: json!({ "referral": public_id, "advocate": to.public_id }),
+        },
         now,
     )
     .await?;

@@ -3,7 +3,7 @@
 //! viewers read only, every change through a store command so it is audited.
 
 use super::session::Signed;
-use super::views::{Chrome, FormErrors};
+use super::views::{Chrome, FormErrors, notice};
 use super::{AdminError, page};
 use crate::AppState;
 use askama::Template;
@@ -214,11 +214,7 @@ pub async fn programs_page(
     s: Signed,
     Query(d): Query<Done>,
 ) -> Result<Response, AdminError> {
-    let notice = if d.done.as_deref() == Some("saved") {
-        "Saved."
-    } else {
-        ""
-    };
+    let notice = notice(d.done.as_deref());
     Ok(page(programs_view(&state, &s, notice).await?))
 }
 
@@ -379,11 +375,7 @@ pub async fn advocates_page(
     s: Signed,
     Query(d): Query<Done>,
 ) -> Result<Response, AdminError> {
-    let notice = if d.done.as_deref() == Some("enrolled") {
-        "Advocate enrolled."
-    } else {
-        ""
-    };
+    let notice = notice(d.done.as_deref());
     Ok(page(advocates_view(&state, &s, notice).await?))
 }
 
@@ -629,11 +621,7 @@ pub async fn review_page(
     for r in referrals::review_queue(&mut c, s.workspace.id, 0, 500).await? {
         rows.push(referral_row(&mut c, &r).await?);
     }
-    let notice = if f.done.as_deref() == Some("reviewed") {
-        "Decisions saved."
-    } else {
-        ""
-    };
+    let notice = notice(f.done.as_deref());
     Ok(page(ReferralsPage {
         chrome: Chrome::new(&s, "Review queue", "review", notice),
         referrals: rows,

@@ -67,6 +67,8 @@ pub fn notice(code: Option<&str>) -> &'static str {
         Some("member-removed") => "Member removed.",
         Some("key-revoked") => "API key revoked. Requests with it are refused from now on.",
         Some("switched") => "Switched workspace.",
+        Some("enrolled") => "Advocate enrolled.",
+        Some("reviewed") => "Decisions saved.",
         _ => "",
     }
 }
