@@ -3,12 +3,15 @@
 
 pub mod account;
 pub mod attribution;
+pub mod campaign;
 pub mod clock;
 pub mod code;
 pub mod customer;
 pub mod fraud;
+pub mod ledger;
 pub mod password;
 pub mod program;
+pub mod reward;
 pub mod secret;
 pub mod settings;
 pub mod text;

@@ -124,6 +124,9 @@ pub struct ProgramRules {
     /// Opt-in: credit a friend who typed an advocate's name ("who referred you?").
     #[serde(default)]
     pub credit_typed_names: bool,
+    /// What referrals earn; versioned with the rest, so changes apply forward only.
+    #[serde(default)]
+    pub rewards: crate::reward::RewardRules,
 }
 
 impl ProgramRules {
@@ -143,6 +146,7 @@ impl ProgramRules {
             friend_offer: String::new(),
             fraud: FraudPolicy::default(),
             credit_typed_names: false,
+            rewards: crate::reward::RewardRules::default(),
         }
     }
 
@@ -193,6 +197,7 @@ impl ProgramRules {
         if self.friend_offer.chars().count() > 500 {
             errors.push(Invalid::new("friend_offer", "use at most 500 characters"));
         }
+        self.rewards.check(&mut errors);
         if errors.is_empty() {
             Ok(self)
         } else {
