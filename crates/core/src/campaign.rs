@@ -188,6 +188,11 @@ pub fn apply(active: &[&Campaign], d: &mut Decision, first_grant: bool) {
     d.grant.amount_minor = amount;
 }
 
+/// Whether `tz` names a time zone Vouch knows.
+pub fn known_zone(tz: &str) -> bool {
+    zone(tz).is_ok()
+}
+
 fn zone(tz: &str) -> Result<jiff::tz::TimeZone, Invalid> {
     jiff::tz::TimeZone::get(tz).map_err(|_| {
         Invalid::new(

@@ -62,9 +62,68 @@ impl std::fmt::Display for ReferralCode {
     }
 }
 
+/// A discount-code pattern: `#` is a random digit, `?` a random letter (both from the
+/// unambiguous alphabet), anything else is kept, e.g. `THANKS-????-####`.
+pub fn check_pattern(pattern: &str) -> Result<(), Invalid> {
+    let random = pattern.chars().filter(|c| matches!(c, '#' | '?')).count();
+    let ok = (4..=40).contains(&pattern.len())
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '-' | '#' | '?'));
+    if !ok {
+        return Err(Invalid::new(
+            "pattern",
+            "use 4 to 40 of A-Z, 0-9 and -, with # for a random digit and ? for a random letter",
+        ));
+    }
+    if random < 6 {
+        // Fewer random places make codes guessable by trying them at checkout.
+        return Err(Invalid::new(
+            "pattern",
+            "use at least 6 random places (# or ?) so codes cannot be guessed",
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh code from a checked pattern.
+pub fn fill_pattern(pattern: &str) -> String {
+    const DIGITS: &[u8] = b"23456789";
+    const LETTERS: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ";
+    let bytes = crate::secret::random_bytes::<64>();
+    let mut random = bytes.iter().copied().cycle().enumerate();
+    let mut pick = |set: &[u8]| {
+        // 64 fresh bytes cover any checked pattern; the modulo bias (256 % 23) is immaterial
+        // for single-use codes.
+        let (_, b) = random.next().expect("cycle never ends");
+        set[b as usize % set.len()] as char
+    };
+    pattern
+        .chars()
+        .map(|c| match c {
+            '#' => pick(DIGITS),
+            '?' => pick(LETTERS),
+            other => other,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discount_patterns() {
+        assert!(check_pattern("THANKS-????-####").is_ok());
+        assert!(check_pattern("THANKS-##").is_err(), "guessable");
+        assert!(check_pattern("thanks-??????").is_err());
+        let c = fill_pattern("THANKS-????-####");
+        assert_eq!(c.len(), 16);
+        assert!(c.starts_with("THANKS-"));
+        assert!(c[7..11].chars().all(|c| c.is_ascii_uppercase() && c != 'O' && c != 'I' && c != 'L'));
+        assert!(c[12..].chars().all(|c| ('2'..='9').contains(&c)));
+        assert_ne!(fill_pattern("??????????"), fill_pattern("??????????"));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -477,12 +477,28 @@ pub struct Occasion<'a> {
     /// The advocate's qualified referrals in the tier period, this one included.
     pub advocate_qualified: i64,
     /// Looks up the advocate's customer attributes, for campaign segments.
-    pub advocate_attribute: &'a dyn Fn(&str) -> Option<String>,
+    pub advocate_attribute: &'a (dyn Fn(&str) -> Option<String> + Sync),
+}
+
+/// What a reward's cause is keyed on, so that each cause pays once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Once per referral (qualified referral, friend sign-up).
+    Referral,
+    /// Once per conversion.
+    Conversion,
+    /// Once per advocate and tier period (milestones).
+    Advocate,
 }
 
 /// One reward to issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
+    pub scope: Scope,
+    /// This reward moves the advocate into a higher tier than their previous referral had.
+    #[serde(default)]
+    pub new_tier: bool,
     /// Part of the cause key: the rule's key, `milestone:N`, with a grant index when a rule
     /// grants several things.
     pub rule: String,
@@ -563,7 +579,15 @@ pub fn decide(rules: &RewardRules, occasion: &Occasion, campaigns: &[Campaign]) 
                 ),
                 None => format!("rule {}", rule.key),
             };
+            let scope = match rule.trigger {
+                Trigger::QualifiedReferral | Trigger::FriendSignup => Scope::Referral,
+                Trigger::Conversion { .. } | Trigger::FirstPurchase => Scope::Conversion,
+            };
+            let new_tier = tier.is_some()
+                && tier_for(tiers, occasion.advocate_qualified - 1).map(|t| &t.name) != tier.as_ref();
             let mut d = Decision {
+                scope,
+                new_tier,
                 rule: rule_key,
                 beneficiary: rule.beneficiary,
                 grant: base,
@@ -586,6 +610,8 @@ pub fn decide(rules: &RewardRules, occasion: &Occasion, campaigns: &[Campaign]) 
         for m in &rules.milestones {
             if occasion.advocate_qualified == m.at {
                 let mut d = Decision {
+                    scope: Scope::Advocate,
+                    new_tier: false,
                     rule: format!("milestone:{}", m.at),
                     beneficiary: Beneficiary::Advocate,
                     grant: Resolved::of(&m.grant, occasion.amount_minor),

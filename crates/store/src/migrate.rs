@@ -31,6 +31,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_advocate_visitors.sql"),
         postgres: include_str!("../migrations/postgres/0003_advocate_visitors.sql"),
     },
+    Migration {
+        version: 4,
+        name: "rewards",
+        sqlite: include_str!("../migrations/sqlite/0004_rewards.sql"),
+        postgres: include_str!("../migrations/postgres/0004_rewards.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -150,6 +150,77 @@ table_row!(AdvocateVisitor => "advocate_visitors" {
     workspace_id: i64, advocate_id: i64, visitor_id: String, created_at: i64,
 });
 
+table_row!(
+    /// One issued reward, keyed by its cause.
+    Reward => "rewards" {
+    id: i64, workspace_id: i64, public_id: String, cause_key: String, program_id: i64,
+    program_version: i64, referral_id: Option<i64>, conversion_id: Option<i64>,
+    advocate_id: Option<i64>, customer_id: i64, beneficiary: String, rule_key: String,
+    kind: String, amount_minor: i64, currency: String, detail: String, tier: Option<String>,
+    campaigns: String, campaign_extra_minor: i64, status: String, reason: String,
+    refusal: Option<String>, hold_until: i64, code: Option<String>, posted: i64,
+    payout_id: Option<i64>, lost_value_minor: i64, occurred_at: i64, created_at: i64,
+    approved_at: Option<i64>, fulfilled_at: Option<i64>, ended_at: Option<i64>, updated_at: i64,
+});
+
+table_row!(LedgerTransaction => "ledger_transactions" {
+    id: i64, workspace_id: i64, public_id: String, cause_key: String, currency: String,
+    kind: String, reward_id: Option<i64>, payout_id: Option<i64>, memo: String, posted_at: i64,
+});
+
+table_row!(LedgerEntry => "ledger_entries" {
+    id: i64, workspace_id: i64, transaction_id: i64, account: String, customer_id: i64,
+    currency: String, amount_minor: i64, posted_at: i64,
+});
+
+table_row!(LedgerBalance => "ledger_balances" {
+    workspace_id: i64, account: String, customer_id: i64, currency: String,
+    balance_minor: i64, updated_at: i64,
+});
+
+table_row!(CodePool => "code_pools" {
+    id: i64, workspace_id: i64, public_id: String, key: String, name: String,
+    pattern: Option<String>, low_stock_threshold: i64, low_stock_alerted: i64,
+    created_at: i64, updated_at: i64,
+});
+
+table_row!(PoolCode => "pool_codes" {
+    id: i64, workspace_id: i64, pool_id: i64, code: String, reward_id: Option<i64>,
+    assigned_at: Option<i64>, redeemed_at: Option<i64>, created_at: i64,
+});
+
+table_row!(Entitlement => "entitlements" {
+    id: i64, workspace_id: i64, public_id: String, customer_id: i64, feature: String,
+    reward_id: i64, starts_at: i64, ends_at: Option<i64>, revoked_at: Option<i64>, created_at: i64,
+});
+
+table_row!(CampaignRow => "campaigns" {
+    id: i64, workspace_id: i64, public_id: String, name: String, headline: String,
+    program_ids: String, starts_at: i64, ends_at: i64, time_zone: String, effect: String,
+    stackable: i64, sides: String, audience: String, budget_minor: Option<i64>,
+    spent_minor: i64, cancelled_at: Option<i64>, created_at: i64, updated_at: i64,
+});
+
+table_row!(Payout => "payouts" {
+    id: i64, workspace_id: i64, public_id: String, batch_key: String, currency: String,
+    status: String, minimum_minor: i64, total_minor: i64, payees: i64, provider: String,
+    reference: Option<String>, created_at: i64, paid_at: Option<i64>, cancelled_at: Option<i64>,
+    updated_at: i64,
+});
+
+table_row!(PayoutItem => "payout_items" {
+    id: i64, workspace_id: i64, payout_id: i64, customer_id: i64, amount_minor: i64,
+});
+
+table_row!(EarlyReversal => "early_reversals" {
+    workspace_id: i64, external_id: String, reversal_external_id: String, received_at: i64,
+});
+
+table_row!(Notice => "notices" {
+    id: i64, workspace_id: i64, kind: String, subject: String, message: String,
+    created_at: i64, dismissed_at: Option<i64>,
+});
+
 /// A query whose SQL is built at run time from static column lists (never from input).
 pub type AnyQuery = Query<'static, Any, AnyArguments>;
 

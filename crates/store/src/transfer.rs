@@ -5,8 +5,9 @@
 use crate::rows::{self, TableRow};
 use crate::rows::{
     Advocate, AdvocateVisitor, ApiKey, AuditEntry, Click, ClickRollup, CodeRow, Conversion,
-    Customer, Event, Job, LoginThrottle, Member, Program, ProgramVersion, Referral, Session,
-    SystemProbe, User, Workspace,
+    CampaignRow, CodePool, Customer, EarlyReversal, Entitlement, Event, Job, LedgerBalance,
+    LedgerEntry, LedgerTransaction, LoginThrottle, Member, Notice, Payout, PayoutItem, PoolCode,
+    Program, ProgramVersion, Referral, Reward, Session, SystemProbe, User, Workspace,
 };
 use crate::{Backend, Conn, Result, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,18 @@ macro_rules! each_table {
         $m!(Referral);
         $m!(Conversion);
         $m!(AdvocateVisitor);
+        $m!(Payout);
+        $m!(Reward);
+        $m!(PayoutItem);
+        $m!(LedgerTransaction);
+        $m!(LedgerEntry);
+        $m!(LedgerBalance);
+        $m!(CodePool);
+        $m!(PoolCode);
+        $m!(Entitlement);
+        $m!(CampaignRow);
+        $m!(EarlyReversal);
+        $m!(Notice);
     };
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use vouch_core::clock::now_ms;
 use vouch_store::jobs::{Claimed, Failure, JobSpec};
-use vouch_store::{Store, outbox};
+use vouch_store::{Store, campaigns, outbox, rewards};
 
 pub type JobFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 type Handler = Arc<dyn Fn(Store, Claimed) -> JobFuture + Send + Sync>;
@@ -64,6 +64,8 @@ impl Registry {
         let mut r = Self::empty();
         r.handle(dispatch_event);
         r.handle(run_probe);
+        r.handle(release_reward);
+        r.handle(campaign_edge);
         r
     }
 
@@ -108,6 +110,18 @@ async fn dispatch_event(store: Store, job: outbox::DispatchEvent) -> anyhow::Res
         .ok_or_else(|| Permanent(format!("event {id} does not exist")))?;
     tracing::debug!(event = event.id, kind = %event.kind, "dispatching event");
     outbox::mark_dispatched(&mut c, id, now_ms()).await?;
+    Ok(())
+}
+
+/// Ends a reward's hold at its instant (approval, fulfilment, or the approval queue).
+async fn release_reward(store: Store, job: rewards::ReleaseReward) -> anyhow::Result<()> {
+    rewards::release(&store, job.workspace_id, job.reward_id, now_ms()).await?;
+    Ok(())
+}
+
+/// Announces a campaign's start or end.
+async fn campaign_edge(store: Store, job: campaigns::CampaignEdge) -> anyhow::Result<()> {
+    campaigns::run_edge(&store, &job).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::commands::{Change, record_change};
+use crate::rewards;
 
 #[derive(Debug, Clone)]
 pub struct ConversionInput {
@@ -22,6 +23,17 @@ pub struct Recorded {
     pub referral: Option<Referral>,
     /// The external id was seen before: nothing changed.
     pub duplicate: bool,
+    /// Rewards this call issued, voided or clawed back.
+    pub rewards: Vec<crate::rows::Reward>,
+}
+
+/// What a refund or cancellation did.
+#[derive(Debug, Clone)]
+pub enum Reversal {
+    Applied(Recorded),
+    /// The conversion has not arrived yet: the reversal is kept and applied when it does, so
+    /// the outcome does not depend on the order deliveries arrive in.
+    Held,
 }
 
 pub async fn conversion_by_external_id(
@@ -104,6 +116,7 @@ pub async fn record_conversion(
             conversion: existing,
             referral,
             duplicate: true,
+            rewards: Vec::new(),
         });
     }
     let (friend, created) = customers::upsert(&mut tx, workspace_id, &input.customer, now).await?;
@@ -140,6 +153,7 @@ pub async fn record_conversion(
         ));
     }
     let mut created = false;
+    let mut issued = Vec::new();
     if referral.is_none() {
         let f = Friend {
             customer: &friend,
@@ -151,11 +165,15 @@ pub async fn record_conversion(
             attribute_friend(&mut tx, workspace_id, &f, &input.signals, None, now).await?;
         merge(&mut trace_json, attribution);
         created = r.is_some();
+        if let Some(r) = &r {
+            issued.extend(rewards::on_identified(&mut tx, store.backend(), r, now).await?);
+        }
         referral = r;
     }
 
     // Does this conversion count under the referral's program rules?
     let mut status = "unattributed";
+    let mut counted_from = None;
     if let Some(r) = referral.clone() {
         let rules = match programs::version(&mut tx, r.program_id, r.program_version).await? {
             Some(v) => programs::rules_of(&v.rules)?,
@@ -165,8 +183,12 @@ pub async fn record_conversion(
                 ));
             }
         };
-        let open = matches!(r.status.as_str(), "pending" | "converted" | "qualified");
+        let open = matches!(
+            r.status.as_str(),
+            "pending" | "converted" | "qualified" | "rewarded"
+        );
         if open && rules.counts(input.kind, input.amount_minor, r.conversions) {
+            counted_from = Some(r.status.clone());
             referral = Some(count_on(&mut tx, &r, now).await?);
             status = "attributed";
             trace_json["counted"] = json!(true);
@@ -213,30 +235,78 @@ pub async fn record_conversion(
         event: json!({ "conversion": conversion.public_id, "external_id": conversion.external_id, "status": conversion.status,
                 "referral": referral.as_ref().map(|r| r.public_id.clone()) }),
     }, now).await?;
+    if let (Some(before), Some(r)) = (&counted_from, &referral) {
+        issued.extend(rewards::on_counted(&mut tx, store.backend(), before, r, &conversion, now).await?);
+    }
+    let early = sqlx::query(
+        "SELECT reversal_external_id FROM early_reversals WHERE workspace_id = $1 AND external_id = $2",
+    )
+    .bind(workspace_id)
+    .bind(input.external_id.clone())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let recorded = match early {
+        Some(row) => {
+            let reversal: String = row.try_get("reversal_external_id")?;
+            let mut r = reverse_in(&mut tx, store.backend(), conversion, &reversal, actor, now).await?;
+            issued.append(&mut r.rewards);
+            r.rewards = issued;
+            r
+        }
+        None => Recorded {
+            conversion,
+            referral,
+            duplicate: false,
+            rewards: issued,
+        },
+    };
     tx.commit().await?;
-    Ok(Recorded {
-        conversion,
-        referral,
-        duplicate: false,
-    })
+    Ok(recorded)
 }
 
 /// Reverses a conversion (refund or cancellation): idempotent by the original external id.
+/// A reversal of a conversion not seen yet is held and applied when the conversion arrives.
 pub async fn reverse_conversion(
     store: &Store,
     workspace_id: i64,
     external_id: &str,
     reversal_external_id: &str,
     actor: &Actor,
-) -> Result<Recorded> {
+) -> Result<Reversal> {
     let now = vouch_core::clock::now_ms();
     let mut tx = store.write().await?;
     lock_external_id(&mut tx, store.backend(), workspace_id, external_id).await?;
-    let conv = conversion_by_external_id(&mut tx, workspace_id, external_id)
-        .await?
-        .ok_or(StoreError::NotFound("conversion"))?;
+    let Some(conv) = conversion_by_external_id(&mut tx, workspace_id, external_id).await? else {
+        sqlx::query(
+            "INSERT INTO early_reversals (workspace_id, external_id, reversal_external_id, received_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, external_id) DO NOTHING",
+        )
+        .bind(workspace_id)
+        .bind(external_id.to_string())
+        .bind(reversal_external_id.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Ok(Reversal::Held);
+    };
+    let r = reverse_in(&mut tx, store.backend(), conv, reversal_external_id, actor, now).await?;
+    tx.commit().await?;
+    Ok(Reversal::Applied(r))
+}
+
+async fn reverse_in(
+    tx: &mut Conn,
+    backend: Backend,
+    conv: Conversion,
+    reversal_external_id: &str,
+    actor: &Actor,
+    now: Millis,
+) -> Result<Recorded> {
+    let workspace_id = conv.workspace_id;
+    let external_id = conv.external_id.clone();
     let mut referral = match conv.referral_id {
-        Some(id) => referral_by_id(&mut tx, workspace_id, id).await?,
+        Some(id) => referral_by_id(tx, workspace_id, id).await?,
         None => None,
     };
     if conv.status == "reversed" {
@@ -244,6 +314,7 @@ pub async fn reverse_conversion(
             conversion: conv,
             referral,
             duplicate: true,
+            rewards: Vec::new(),
         });
     }
     let q = rows::dynamic(format!(
@@ -255,12 +326,14 @@ pub async fn reverse_conversion(
     .bind(conv.id)
     .bind(now)
     .bind(reversal_external_id.to_string());
-    let reversed: Conversion = rows::fetch_one(&mut tx, q).await?;
+    let reversed: Conversion = rows::fetch_one(tx, q).await?;
     if conv.status == "attributed"
         && let Some(r) = &referral
     {
         let left = (r.conversions - 1).max(0);
-        let status = if left == 0 && matches!(r.status.as_str(), "converted" | "qualified") {
+        let status = if left == 0
+            && matches!(r.status.as_str(), "converted" | "qualified" | "rewarded")
+        {
             "reversed"
         } else {
             r.status.as_str()
@@ -274,10 +347,10 @@ pub async fn reverse_conversion(
         .bind(left)
         .bind(status.to_string())
         .bind(now);
-        let updated: Referral = rows::fetch_one(&mut tx, q).await?;
+        let updated: Referral = rows::fetch_one(tx, q).await?;
         if updated.status == "reversed" && r.status != "reversed" {
             outbox::emit(
-                &mut tx,
+                tx,
                 workspace_id,
                 "referral.reversed",
                 json!({ "referral": updated.public_id, "conversion": reversed.public_id }),
@@ -287,8 +360,9 @@ pub async fn reverse_conversion(
         }
         referral = Some(updated);
     }
+    let undone = rewards::on_reversed(tx, backend, &reversed, referral.as_ref(), now).await?;
     record_change(
-        &mut tx,
+        tx,
         workspace_id,
         actor,
         Change {
@@ -300,10 +374,10 @@ pub async fn reverse_conversion(
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(Recorded {
         conversion: reversed,
         referral,
         duplicate: false,
+        rewards: undone,
     })
 }

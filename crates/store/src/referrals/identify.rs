@@ -63,6 +63,7 @@ pub async fn identify_friend(
     let (referral, trace) =
         attribute_friend(&mut tx, workspace_id, &f, signals, how.source(), now).await?;
     if let Some(r) = &referral {
+        crate::rewards::on_identified(&mut tx, store.backend(), r, now).await?;
         audit::record(
             &mut tx,
             workspace_id,

@@ -81,6 +81,7 @@ pub async fn review(
         .bind(findings.to_string())
         .bind(now);
         let updated: Referral = rows::fetch_one(&mut tx, q).await?;
+        crate::rewards::on_reviewed(&mut tx, store.backend(), &updated, now).await?;
         audit::record(
             &mut tx,
             workspace_id,

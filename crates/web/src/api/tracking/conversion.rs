@@ -19,10 +19,14 @@ pub struct ConversionJson {
     /// True when this external id had been recorded before (nothing changed).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// Rewards this delivery issued, voided or clawed back (see `/api/v1/rewards/{id}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rewards: Vec<String>,
 }
 
 fn conversion_json(c: Conversion, referral: Option<&Referral>, duplicate: bool) -> ConversionJson {
     ConversionJson {
+        rewards: Vec::new(),
         id: c.public_id,
         external_id: c.external_id,
         customer: c.customer_id,
@@ -70,13 +74,14 @@ pub struct ConversionBody {
 /// twice is one conversion.
 #[utoipa::path(post, path = "/api/v1/conversions", tag = "conversions", request_body = ConversionBody,
     responses((status = 201, description = "Recorded", body = ConversionJson), (status = 200, description = "Seen before: the stored conversion", body = ConversionJson),
-        (status = 404, description = "A refund of an unknown conversion", body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)),
+        (status = 202, description = "A refund of a conversion not seen yet: held, and applied when the conversion arrives", body = Object), (status = 422, body = crate::api::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn record_conversion(
     State(state): State<AppState>,
     Writer(auth): Writer,
     ApiJson(b): ApiJson<ConversionBody>,
-) -> Result<(StatusCode, Json<ConversionJson>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let external_id = b.external_id.trim().to_string();
     if external_id.is_empty() || external_id.len() > 200 {
         return Err(Invalid::new(
@@ -101,19 +106,15 @@ pub async fn record_conversion(
             &auth.actor,
         )
         .await?;
-        let status = if r.duplicate {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        };
-        return Ok((
-            status,
-            Json(conversion_json(
-                r.conversion,
-                r.referral.as_ref(),
-                r.duplicate,
-            )),
-        ));
+        return Ok(match r {
+            referrals::Reversal::Applied(r) => recorded(r).into_response(),
+            referrals::Reversal::Held => (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "status": "held", "external_id": external_id, "reverses": original,
+                    "message": "no conversion with this external_id yet: the reversal is kept and applied when it arrives" })),
+            )
+                .into_response(),
+        });
     }
     let kind = match kind {
         "first_purchase" => ConversionKind::FirstPurchase,
@@ -166,19 +167,18 @@ pub async fn record_conversion(
     };
     let r =
         referrals::record_conversion(&state.store, auth.workspace_id, &input, &auth.actor).await?;
+    Ok(recorded(r).into_response())
+}
+
+fn recorded(r: referrals::Recorded) -> (StatusCode, Json<ConversionJson>) {
     let status = if r.duplicate {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((
-        status,
-        Json(conversion_json(
-            r.conversion,
-            r.referral.as_ref(),
-            r.duplicate,
-        )),
-    ))
+    let mut body = conversion_json(r.conversion, r.referral.as_ref(), r.duplicate);
+    body.rewards = r.rewards.into_iter().map(|w| w.public_id).collect();
+    (status, Json(body))
 }
 
 #[utoipa::path(get, path = "/api/v1/conversions", tag = "conversions", params(ListQuery),

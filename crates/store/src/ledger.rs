@@ -1,0 +1,216 @@
+//! The ledger in the store: balanced postings appended as one transaction each, keyed by
+//! cause so a replay posts nothing, with running balances kept beside the entries. The
+//! schema refuses any update or delete of a posted entry (triggers on both backends).
+
+use crate::rows::{self, LedgerBalance, LedgerEntry, LedgerTransaction, columns};
+use crate::{Backend, Conn, Millis, Result, StoreError};
+use sqlx::Row;
+use vouch_core::ledger::{Account, Posting};
+use vouch_core::secret::random_hex;
+
+/// What a ledger transaction is about.
+pub struct Cause<'a> {
+    /// Unique per workspace: `reward:{id}:accrue`, `payout:{id}:paid`, …
+    pub key: String,
+    pub kind: &'a str,
+    pub currency: &'a str,
+    pub reward_id: Option<i64>,
+    pub payout_id: Option<i64>,
+    pub memo: String,
+}
+
+/// Appends `posting` for `cause`. Returns `None` (and posts nothing) when the cause was
+/// posted before.
+pub async fn post(
+    c: &mut Conn,
+    workspace_id: i64,
+    cause: &Cause<'_>,
+    posting: &Posting,
+    now: Millis,
+) -> Result<Option<LedgerTransaction>> {
+    let q = rows::dynamic(format!(
+        "INSERT INTO ledger_transactions (workspace_id, public_id, cause_key, currency, kind, reward_id, payout_id, memo, posted_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (workspace_id, cause_key) DO NOTHING RETURNING {}",
+        columns::<LedgerTransaction>()
+    ))
+    .bind(workspace_id)
+    .bind(format!("ltx_{}", random_hex::<10>()))
+    .bind(cause.key.clone())
+    .bind(cause.currency.to_string())
+    .bind(cause.kind.to_string())
+    .bind(cause.reward_id)
+    .bind(cause.payout_id)
+    .bind(cause.memo.clone())
+    .bind(now);
+    let Some(tx) = rows::fetch_optional::<LedgerTransaction>(c, q).await? else {
+        return Ok(None);
+    };
+    for leg in posting.legs() {
+        sqlx::query(
+            "INSERT INTO ledger_entries (workspace_id, transaction_id, account, customer_id, currency, amount_minor, posted_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(workspace_id)
+        .bind(tx.id)
+        .bind(leg.account.as_str())
+        .bind(leg.customer_id)
+        .bind(cause.currency.to_string())
+        .bind(leg.amount_minor)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ledger_balances (workspace_id, account, customer_id, currency, balance_minor, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (workspace_id, account, customer_id, currency)
+             DO UPDATE SET balance_minor = ledger_balances.balance_minor + excluded.balance_minor, updated_at = excluded.updated_at",
+        )
+        .bind(workspace_id)
+        .bind(leg.account.as_str())
+        .bind(leg.customer_id)
+        .bind(cause.currency.to_string())
+        .bind(leg.amount_minor)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(Some(tx))
+}
+
+/// The stored balance (natural sign) of one account. On PostgreSQL the row is locked until the
+/// caller's transaction ends, so a decision made on it (a payout, a clawback) cannot race
+/// another.
+pub async fn balance(
+    c: &mut Conn,
+    backend: Backend,
+    workspace_id: i64,
+    account: Account,
+    customer_id: i64,
+    currency: &str,
+) -> Result<i64> {
+    let lock = if backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let row = rows::dynamic(format!(
+        "SELECT balance_minor FROM ledger_balances
+         WHERE workspace_id = $1 AND account = $2 AND customer_id = $3 AND currency = $4{lock}"
+    ))
+    .bind(workspace_id)
+    .bind(account.as_str())
+    .bind(customer_id)
+    .bind(currency.to_string())
+    .fetch_optional(&mut *c)
+    .await?;
+    let signed = match row {
+        Some(r) => r.try_get::<i64, _>("balance_minor")?,
+        None => 0,
+    };
+    Ok(account.natural(signed))
+}
+
+/// The balance (natural sign) derived from the entries posted up to and including `at`.
+pub async fn balance_at(
+    c: &mut Conn,
+    workspace_id: i64,
+    account: Account,
+    customer_id: i64,
+    currency: &str,
+    at: Millis,
+) -> Result<i64> {
+    let signed: i64 = sqlx::query(
+        "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM ledger_entries
+         WHERE workspace_id = $1 AND account = $2 AND customer_id = $3 AND currency = $4 AND posted_at <= $5",
+    )
+    .bind(workspace_id)
+    .bind(account.as_str())
+    .bind(customer_id)
+    .bind(currency.to_string())
+    .bind(at)
+    .fetch_one(&mut *c)
+    .await?
+    .try_get("s")?;
+    Ok(account.natural(signed))
+}
+
+/// Every stored balance of a workspace, optionally of one customer.
+pub async fn balances(
+    c: &mut Conn,
+    workspace_id: i64,
+    customer_id: Option<i64>,
+) -> Result<Vec<LedgerBalance>> {
+    let q = rows::select::<LedgerBalance>(
+        "WHERE workspace_id = $1 AND ($2 < 0 OR customer_id = $2) ORDER BY currency, account, customer_id",
+    )
+    .bind(workspace_id)
+    .bind(customer_id.unwrap_or(-1));
+    Ok(rows::fetch_all(c, q).await?)
+}
+
+/// Entries of a workspace, newest first, optionally of one customer.
+pub async fn entries(
+    c: &mut Conn,
+    workspace_id: i64,
+    customer_id: Option<i64>,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<(LedgerEntry, LedgerTransaction)>> {
+    let q = rows::select::<LedgerEntry>(
+        "WHERE workspace_id = $1 AND ($2 < 0 OR customer_id = $2) AND id < $3 ORDER BY id DESC LIMIT $4",
+    )
+    .bind(workspace_id)
+    .bind(customer_id.unwrap_or(-1))
+    .bind(before)
+    .bind(limit);
+    let list: Vec<LedgerEntry> = rows::fetch_all(c, q).await?;
+    let mut out = Vec::with_capacity(list.len());
+    for e in list {
+        let t: LedgerTransaction = rows::by_id(c, workspace_id, e.transaction_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("ledger entry without its transaction".into()))?;
+        out.push((e, t));
+    }
+    Ok(out)
+}
+
+/// Checks the whole ledger of a workspace: every transaction sums to zero and every stored
+/// balance equals the sum of its entries. Returns what does not hold (empty when sound).
+pub async fn audit(c: &mut Conn, workspace_id: i64) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let unbalanced = sqlx::query(
+        "SELECT transaction_id, SUM(amount_minor) AS s FROM ledger_entries WHERE workspace_id = $1
+         GROUP BY transaction_id HAVING SUM(amount_minor) <> 0",
+    )
+    .bind(workspace_id)
+    .fetch_all(&mut *c)
+    .await?;
+    for r in unbalanced {
+        problems.push(format!(
+            "transaction {} sums to {}",
+            r.try_get::<i64, _>("transaction_id")?,
+            r.try_get::<i64, _>("s")?
+        ));
+    }
+    for b in balances(c, workspace_id, None).await? {
+        let derived: i64 = sqlx::query(
+            "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM ledger_entries
+             WHERE workspace_id = $1 AND account = $2 AND customer_id = $3 AND currency = $4",
+        )
+        .bind(workspace_id)
+        .bind(b.account.clone())
+        .bind(b.customer_id)
+        .bind(b.currency.clone())
+        .fetch_one(&mut *c)
+        .await?
+        .try_get("s")?;
+        if derived != b.balance_minor {
+            problems.push(format!(
+                "{} of customer {} in {}: stored {} but the entries sum to {derived}",
+                b.account, b.customer_id, b.currency, b.balance_minor
+            ));
+        }
+    }
+    Ok(problems)
+}
