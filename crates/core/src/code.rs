@@ -120,7 +120,11 @@ mod tests {
         let c = fill_pattern("THANKS-????-####");
         assert_eq!(c.len(), 16);
         assert!(c.starts_with("THANKS-"));
-        assert!(c[7..11].chars().all(|c| c.is_ascii_uppercase() && c != 'O' && c != 'I' && c != 'L'));
+        assert!(
+            c[7..11]
+                .chars()
+                .all(|c| c.is_ascii_uppercase() && c != 'O' && c != 'I' && c != 'L')
+        );
         assert!(c[12..].chars().all(|c| ('2'..='9').contains(&c)));
         assert_ne!(fill_pattern("??????????"), fill_pattern("??????????"));
     }

@@ -583,8 +583,11 @@ pub fn decide(rules: &RewardRules, occasion: &Occasion, campaigns: &[Campaign]) 
                 Trigger::QualifiedReferral | Trigger::FriendSignup => Scope::Referral,
                 Trigger::Conversion { .. } | Trigger::FirstPurchase => Scope::Conversion,
             };
-            let new_tier = tier.is_some()
-                && tier_for(tiers, occasion.advocate_qualified - 1).map(|t| &t.name) != tier.as_ref();
+            // One announcement per tier reached, however many things the tier grants.
+            let new_tier = i == 0
+                && tier.is_some()
+                && tier_for(tiers, occasion.advocate_qualified - 1).map(|t| &t.name)
+                    != tier.as_ref();
             let mut d = Decision {
                 scope,
                 new_tier,

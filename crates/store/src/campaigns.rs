@@ -66,26 +66,43 @@ async fn schedule_edges(c: &mut Conn, row: &CampaignRow, now: Millis) -> Result<
     Ok(())
 }
 
-pub async fn create(c: &mut Conn, workspace_id: i64, n: &NewCampaign, now: Millis) -> Result<CampaignRow> {
+pub async fn create(
+    c: &mut Conn,
+    workspace_id: i64,
+    n: &NewCampaign,
+    now: Millis,
+) -> Result<CampaignRow> {
     let mut errors = campaign::check(n.starts_at, n.ends_at, &n.effect, n.budget_minor);
     if n.name.trim().is_empty() || n.name.len() > 100 {
         errors.push(vouch_core::Invalid::new("name", "use 1 to 100 characters"));
     }
     if n.headline.chars().count() > 140 {
-        errors.push(vouch_core::Invalid::new("headline", "use at most 140 characters"));
+        errors.push(vouch_core::Invalid::new(
+            "headline",
+            "use at most 140 characters",
+        ));
     }
     if n.program_public_ids.is_empty() {
-        errors.push(vouch_core::Invalid::new("programs", "choose at least one program"));
+        errors.push(vouch_core::Invalid::new(
+            "programs",
+            "choose at least one program",
+        ));
     }
     let mut ids = Vec::new();
     for p in &n.program_public_ids {
         match programs::by_public_id(c, workspace_id, p).await? {
             Some(program) => ids.push(program.id),
-            None => errors.push(vouch_core::Invalid::new("programs", format!("{p} is not a program of this workspace"))),
+            None => errors.push(vouch_core::Invalid::new(
+                "programs",
+                format!("{p} is not a program of this workspace"),
+            )),
         }
     }
     if !campaign::known_zone(&n.time_zone) {
-        errors.push(vouch_core::Invalid::new("time_zone", "use a time zone name such as Europe/Paris"));
+        errors.push(vouch_core::Invalid::new(
+            "time_zone",
+            "use a time zone name such as Europe/Paris",
+        ));
     }
     if !errors.is_empty() {
         return Err(invalid(errors));
@@ -112,15 +129,32 @@ pub async fn create(c: &mut Conn, workspace_id: i64, n: &NewCampaign, now: Milli
     .bind(now);
     let row: CampaignRow = rows::fetch_one(c, q).await?;
     schedule_edges(c, &row, now).await?;
-    outbox::emit(c, workspace_id, "campaign.scheduled", json!({ "campaign": row.public_id, "starts_at": row.starts_at, "ends_at": row.ends_at }), now).await?;
+    outbox::emit(
+        c,
+        workspace_id,
+        "campaign.scheduled",
+        json!({ "campaign": row.public_id, "starts_at": row.starts_at, "ends_at": row.ends_at }),
+        now,
+    )
+    .await?;
     Ok(row)
 }
 
 /// Cancels a campaign: it stops applying at once (rewards already issued keep it).
-pub async fn cancel(c: &mut Conn, workspace_id: i64, public_id: &str, now: Millis) -> Result<CampaignRow> {
-    let row = by_public_id(c, workspace_id, public_id).await?.ok_or(StoreError::NotFound("campaign"))?;
+pub async fn cancel(
+    c: &mut Conn,
+    workspace_id: i64,
+    public_id: &str,
+    now: Millis,
+) -> Result<CampaignRow> {
+    let row = by_public_id(c, workspace_id, public_id)
+        .await?
+        .ok_or(StoreError::NotFound("campaign"))?;
     if row.cancelled_at.is_some() || row.ends_at <= now {
-        return Err(StoreError::Rejected("campaign_over", "this campaign has already ended".into()));
+        return Err(StoreError::Rejected(
+            "campaign_over",
+            "this campaign has already ended".into(),
+        ));
     }
     let q = rows::dynamic(format!(
         "UPDATE campaigns SET cancelled_at = $3, updated_at = $3 WHERE workspace_id = $1 AND id = $2 RETURNING {}",
@@ -131,21 +165,39 @@ pub async fn cancel(c: &mut Conn, workspace_id: i64, public_id: &str, now: Milli
     .bind(now);
     let updated: CampaignRow = rows::fetch_one(c, q).await?;
     if row.starts_at <= now {
-        outbox::emit(c, workspace_id, "campaign.ended", json!({ "campaign": row.public_id, "cancelled": true }), now).await?;
+        outbox::emit(
+            c,
+            workspace_id,
+            "campaign.ended",
+            json!({ "campaign": row.public_id, "cancelled": true }),
+            now,
+        )
+        .await?;
     }
     Ok(updated)
 }
 
-pub async fn by_public_id(c: &mut Conn, workspace_id: i64, public_id: &str) -> Result<Option<CampaignRow>> {
+pub async fn by_public_id(
+    c: &mut Conn,
+    workspace_id: i64,
+    public_id: &str,
+) -> Result<Option<CampaignRow>> {
     Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
 /// Campaigns of a workspace by start, those still to come or running first when `upcoming`.
-pub async fn list(c: &mut Conn, workspace_id: i64, before: i64, limit: i64) -> Result<Vec<CampaignRow>> {
-    let q = rows::select::<CampaignRow>("WHERE workspace_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
-        .bind(workspace_id)
-        .bind(before)
-        .bind(limit);
+pub async fn list(
+    c: &mut Conn,
+    workspace_id: i64,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<CampaignRow>> {
+    let q = rows::select::<CampaignRow>(
+        "WHERE workspace_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(workspace_id)
+    .bind(before)
+    .bind(limit);
     Ok(rows::fetch_all(c, q).await?)
 }
 
@@ -154,7 +206,8 @@ pub fn program_ids(row: &CampaignRow) -> Vec<i64> {
 }
 
 pub fn to_core(row: &CampaignRow) -> Result<Campaign> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("campaign {}: {e}", row.public_id));
+    let corrupt =
+        |e: serde_json::Error| StoreError::Corrupt(format!("campaign {}: {e}", row.public_id));
     Ok(Campaign {
         public_id: row.public_id.clone(),
         program_ids: program_ids(row),
@@ -169,7 +222,12 @@ pub fn to_core(row: &CampaignRow) -> Result<Campaign> {
 
 /// The campaigns that may apply to `program_id` at `at`: in their window, not cancelled, with
 /// budget left.
-pub async fn in_force(c: &mut Conn, workspace_id: i64, program_id: i64, at: Millis) -> Result<Vec<Campaign>> {
+pub async fn in_force(
+    c: &mut Conn,
+    workspace_id: i64,
+    program_id: i64,
+    at: Millis,
+) -> Result<Vec<Campaign>> {
     let q = rows::select::<CampaignRow>(
         "WHERE workspace_id = $1 AND starts_at <= $2 AND ends_at > $2 AND cancelled_at IS NULL
            AND (budget_minor IS NULL OR spent_minor < budget_minor) ORDER BY starts_at, id",
@@ -185,7 +243,13 @@ pub async fn in_force(c: &mut Conn, workspace_id: i64, program_id: i64, at: Mill
 
 /// Charges what a campaign added to a reward against its budget (a campaign stops applying
 /// once spent; the reward that crosses the line is paid in full).
-pub async fn charge(c: &mut Conn, workspace_id: i64, public_id: &str, extra: i64, now: Millis) -> Result<()> {
+pub async fn charge(
+    c: &mut Conn,
+    workspace_id: i64,
+    public_id: &str,
+    extra: i64,
+    now: Millis,
+) -> Result<()> {
     sqlx::query("UPDATE campaigns SET spent_minor = spent_minor + $3, updated_at = $4 WHERE workspace_id = $1 AND public_id = $2")
         .bind(workspace_id)
         .bind(public_id.to_string())
@@ -201,21 +265,27 @@ pub fn headline(row: &CampaignRow) -> String {
     let what = if row.headline.is_empty() {
         match serde_json::from_str::<Effect>(&row.effect) {
             Ok(Effect::Multiplier { bps: 20_000 }) => "Double rewards".to_string(),
-            Ok(Effect::Multiplier { bps }) => format!("×{}.{:02} rewards", bps / 10_000, bps % 10_000 / 100),
+            Ok(Effect::Multiplier { bps }) => {
+                format!("×{}.{:02} rewards", bps / 10_000, bps % 10_000 / 100)
+            }
             Ok(Effect::Bonus { .. }) => "Bonus rewards".to_string(),
             _ => "Better rewards".to_string(),
         }
     } else {
         row.headline.clone()
     };
-    format!("{what} until {}", campaign::local_text(row.ends_at, &row.time_zone))
+    format!(
+        "{what} until {}",
+        campaign::local_text(row.ends_at, &row.time_zone)
+    )
 }
 
 /// Runs a campaign edge job: announces the start or the end, unless the campaign was cancelled
 /// or moved since the job was scheduled.
 pub async fn run_edge(store: &Store, job: &CampaignEdge) -> Result<()> {
     let mut tx = store.write().await?;
-    let Some(row) = rows::by_id::<CampaignRow>(&mut tx, job.workspace_id, job.campaign_id).await? else {
+    let Some(row) = rows::by_id::<CampaignRow>(&mut tx, job.workspace_id, job.campaign_id).await?
+    else {
         return Ok(());
     };
     let current = match job.edge.as_str() {

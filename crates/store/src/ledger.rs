@@ -121,7 +121,7 @@ pub async fn balance_at(
     at: Millis,
 ) -> Result<i64> {
     let signed: i64 = sqlx::query(
-        "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM ledger_entries
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS s FROM ledger_entries
          WHERE workspace_id = $1 AND account = $2 AND customer_id = $3 AND currency = $4 AND posted_at <= $5",
     )
     .bind(workspace_id)
@@ -180,7 +180,7 @@ pub async fn entries(
 pub async fn audit(c: &mut Conn, workspace_id: i64) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let unbalanced = sqlx::query(
-        "SELECT transaction_id, SUM(amount_minor) AS s FROM ledger_entries WHERE workspace_id = $1
+        "SELECT transaction_id, CAST(SUM(amount_minor) AS BIGINT) AS s FROM ledger_entries WHERE workspace_id = $1
          GROUP BY transaction_id HAVING SUM(amount_minor) <> 0",
     )
     .bind(workspace_id)
@@ -195,7 +195,7 @@ pub async fn audit(c: &mut Conn, workspace_id: i64) -> Result<Vec<String>> {
     }
     for b in balances(c, workspace_id, None).await? {
         let derived: i64 = sqlx::query(
-            "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM ledger_entries
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS s FROM ledger_entries
              WHERE workspace_id = $1 AND account = $2 AND customer_id = $3 AND currency = $4",
         )
         .bind(workspace_id)

@@ -20,8 +20,18 @@ pub struct Line {
 }
 
 /// Payees whose payable balance in `currency` is at least `minimum` (and above zero).
-pub async fn preview(c: &mut Conn, backend: Backend, workspace_id: i64, currency: &str, minimum: i64) -> Result<Vec<Line>> {
-    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+pub async fn preview(
+    c: &mut Conn,
+    backend: Backend,
+    workspace_id: i64,
+    currency: &str,
+    minimum: i64,
+) -> Result<Vec<Line>> {
+    let lock = if backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     let rows = rows::dynamic(format!(
         "SELECT customer_id, balance_minor FROM ledger_balances
          WHERE workspace_id = $1 AND account = $2 AND currency = $3 AND customer_id > 0 ORDER BY customer_id{lock}"
@@ -41,7 +51,10 @@ pub async fn preview(c: &mut Conn, backend: Backend, workspace_id: i64, currency
         let customer = customers::by_id(c, workspace_id, id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("a payable balance without its customer".into()))?;
-        out.push(Line { customer, amount_minor: amount });
+        out.push(Line {
+            customer,
+            amount_minor: amount,
+        });
     }
     Ok(out)
 }
@@ -49,15 +62,21 @@ pub async fn preview(c: &mut Conn, backend: Backend, workspace_id: i64, currency
 async fn lock_payouts(c: &mut Conn, backend: Backend, workspace_id: i64) -> Result<()> {
     if backend == Backend::Postgres {
         // One batch at a time per workspace: the balances it reads are the ones it moves.
-        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended('payouts', $1))) AS l")
-            .bind(workspace_id)
-            .execute(&mut *c)
-            .await?;
+        sqlx::query(
+            "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtextextended('payouts', $1))) AS l",
+        )
+        .bind(workspace_id)
+        .execute(&mut *c)
+        .await?;
     }
     Ok(())
 }
 
-pub async fn by_public_id(c: &mut Conn, workspace_id: i64, public_id: &str) -> Result<Option<Payout>> {
+pub async fn by_public_id(
+    c: &mut Conn,
+    workspace_id: i64,
+    public_id: &str,
+) -> Result<Option<Payout>> {
     Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
@@ -96,10 +115,16 @@ pub async fn confirm(
     actor: &Actor,
 ) -> Result<(Payout, bool)> {
     if batch_key.trim().is_empty() || batch_key.len() > 100 {
-        return Err(StoreError::Rejected("invalid", "batch_key: use 1 to 100 characters".into()));
+        return Err(StoreError::Rejected(
+            "invalid",
+            "batch_key: use 1 to 100 characters".into(),
+        ));
     }
     if minimum < 0 {
-        return Err(StoreError::Rejected("invalid", "minimum_minor: use 0 or more".into()));
+        return Err(StoreError::Rejected(
+            "invalid",
+            "minimum_minor: use 0 or more".into(),
+        ));
     }
     let now = vouch_core::clock::now_ms();
     let mut tx = store.write().await?;
@@ -133,7 +158,10 @@ pub async fn confirm(
     .bind(lines.len() as i64)
     .bind(now);
     let payout: Payout = rows::fetch_one(&mut tx, q).await?;
-    let amounts: Vec<(i64, i64)> = lines.iter().map(|l| (l.customer.id, l.amount_minor)).collect();
+    let amounts: Vec<(i64, i64)> = lines
+        .iter()
+        .map(|l| (l.customer.id, l.amount_minor))
+        .collect();
     for (customer, amount) in &amounts {
         sqlx::query("INSERT INTO payout_items (workspace_id, payout_id, customer_id, amount_minor) VALUES ($1, $2, $3, $4)")
             .bind(workspace_id)
@@ -154,10 +182,32 @@ pub async fn confirm(
         .execute(&mut *tx)
         .await?;
     }
-    post(&mut tx, &payout, "confirmed", &payout_confirmed(&amounts), now).await?;
-    audit::record(&mut tx, workspace_id, actor, "payout.confirmed", &format!("payout:{}", payout.public_id),
-        json!({ "batch_key": payout.batch_key, "total_minor": total, "payees": lines.len() }), now).await?;
-    outbox::emit(&mut tx, workspace_id, "payout.confirmed", json!({ "payout": payout.public_id, "total_minor": total, "currency": currency }), now).await?;
+    post(
+        &mut tx,
+        &payout,
+        "confirmed",
+        &payout_confirmed(&amounts),
+        now,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        workspace_id,
+        actor,
+        "payout.confirmed",
+        &format!("payout:{}", payout.public_id),
+        json!({ "batch_key": payout.batch_key, "total_minor": total, "payees": lines.len() }),
+        now,
+    )
+    .await?;
+    outbox::emit(
+        &mut tx,
+        workspace_id,
+        "payout.confirmed",
+        json!({ "payout": payout.public_id, "total_minor": total, "currency": currency }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok((payout, true))
 }
@@ -169,7 +219,9 @@ async fn post(
     posting: &std::result::Result<vouch_core::ledger::Posting, vouch_core::ledger::Unbalanced>,
     now: Millis,
 ) -> Result<()> {
-    let posting = posting.as_ref().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let posting = posting
+        .as_ref()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let cause = ledger::Cause {
         key: format!("payout:{}:{step}", payout.id),
         kind: "payout",
@@ -183,24 +235,42 @@ async fn post(
 }
 
 async fn amounts(c: &mut Conn, payout: &Payout) -> Result<Vec<(i64, i64)>> {
-    Ok(items(c, payout).await?.into_iter().map(|(i, _)| (i.customer_id, i.amount_minor)).collect())
+    Ok(items(c, payout)
+        .await?
+        .into_iter()
+        .map(|(i, _)| (i.customer_id, i.amount_minor))
+        .collect())
 }
 
 /// Marks a confirmed batch paid with the provider's or bank's reference: its cash rewards
 /// are fulfilled.
-pub async fn mark_paid(store: &Store, workspace_id: i64, public_id: &str, reference: &str, actor: &Actor) -> Result<Payout> {
+pub async fn mark_paid(
+    store: &Store,
+    workspace_id: i64,
+    public_id: &str,
+    reference: &str,
+    actor: &Actor,
+) -> Result<Payout> {
     let now = vouch_core::clock::now_ms();
     let mut tx = store.write().await?;
     lock_payouts(&mut tx, store.backend(), workspace_id).await?;
-    let p = by_public_id(&mut tx, workspace_id, public_id).await?.ok_or(StoreError::NotFound("payout"))?;
+    let p = by_public_id(&mut tx, workspace_id, public_id)
+        .await?
+        .ok_or(StoreError::NotFound("payout"))?;
     if p.status == "paid" {
         return Ok(p);
     }
     if p.status != "confirmed" {
-        return Err(StoreError::Rejected("payout_cancelled", "this payout was cancelled; confirm a new batch".into()));
+        return Err(StoreError::Rejected(
+            "payout_cancelled",
+            "this payout was cancelled; confirm a new batch".into(),
+        ));
     }
     if reference.trim().is_empty() || reference.len() > 200 {
-        return Err(StoreError::Rejected("invalid", "reference: give the bank's or provider's reference (1 to 200 characters)".into()));
+        return Err(StoreError::Rejected(
+            "invalid",
+            "reference: give the bank's or provider's reference (1 to 200 characters)".into(),
+        ));
     }
     let list = amounts(&mut tx, &p).await?;
     post(&mut tx, &p, "paid", &payout_paid(&list), now).await?;
@@ -219,23 +289,51 @@ pub async fn mark_paid(store: &Store, workspace_id: i64, public_id: &str, refere
         columns::<crate::rows::Reward>()
     )).bind(workspace_id).bind(p.id).bind(now)).await?;
     for r in &rewards {
-        outbox::emit(&mut tx, workspace_id, "reward.fulfilled", json!({ "reward": r.public_id, "kind": r.kind, "amount_minor": r.amount_minor, "payout": paid.public_id }), now).await?;
+        crate::rewards::fulfilled(&mut tx, r, now).await?;
     }
-    audit::record(&mut tx, workspace_id, actor, "payout.paid", &format!("payout:{}", p.public_id), json!({ "reference": reference.trim() }), now).await?;
-    outbox::emit(&mut tx, workspace_id, "payout.paid", json!({ "payout": paid.public_id, "reference": paid.reference }), now).await?;
+    audit::record(
+        &mut tx,
+        workspace_id,
+        actor,
+        "payout.paid",
+        &format!("payout:{}", p.public_id),
+        json!({ "reference": reference.trim() }),
+        now,
+    )
+    .await?;
+    outbox::emit(
+        &mut tx,
+        workspace_id,
+        "payout.paid",
+        json!({ "payout": paid.public_id, "reference": paid.reference }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(paid)
 }
 
 /// Cancels a confirmed batch: the amounts go back to payable.
-pub async fn cancel(store: &Store, workspace_id: i64, public_id: &str, actor: &Actor) -> Result<Payout> {
+pub async fn cancel(
+    store: &Store,
+    workspace_id: i64,
+    public_id: &str,
+    actor: &Actor,
+) -> Result<Payout> {
     let now = vouch_core::clock::now_ms();
     let mut tx = store.write().await?;
     lock_payouts(&mut tx, store.backend(), workspace_id).await?;
-    let p = by_public_id(&mut tx, workspace_id, public_id).await?.ok_or(StoreError::NotFound("payout"))?;
+    let p = by_public_id(&mut tx, workspace_id, public_id)
+        .await?
+        .ok_or(StoreError::NotFound("payout"))?;
     match p.status.as_str() {
         "cancelled" => return Ok(p),
-        "paid" => return Err(StoreError::Rejected("payout_paid", "this payout is marked paid and cannot be cancelled".into())),
+        "paid" => {
+            return Err(StoreError::Rejected(
+                "payout_paid",
+                "this payout is marked paid and cannot be cancelled".into(),
+            ));
+        }
         _ => {}
     }
     let list = amounts(&mut tx, &p).await?;
@@ -254,8 +352,24 @@ pub async fn cancel(store: &Store, workspace_id: i64, public_id: &str, actor: &A
     .bind(p.id)
     .bind(now);
     let cancelled: Payout = rows::fetch_one(&mut tx, q).await?;
-    audit::record(&mut tx, workspace_id, actor, "payout.cancelled", &format!("payout:{}", p.public_id), json!({}), now).await?;
-    outbox::emit(&mut tx, workspace_id, "payout.cancelled", json!({ "payout": cancelled.public_id }), now).await?;
+    audit::record(
+        &mut tx,
+        workspace_id,
+        actor,
+        "payout.cancelled",
+        &format!("payout:{}", p.public_id),
+        json!({}),
+        now,
+    )
+    .await?;
+    outbox::emit(
+        &mut tx,
+        workspace_id,
+        "payout.cancelled",
+        json!({ "payout": cancelled.public_id }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(cancelled)
 }
@@ -279,7 +393,12 @@ pub fn decimal(amount_minor: i64, currency: &str) -> String {
     let unit = 10i64.pow(digits);
     let sign = if amount_minor < 0 { "-" } else { "" };
     let a = amount_minor.unsigned_abs();
-    format!("{sign}{}.{:0width$}", a / unit as u64, a % unit as u64, width = digits as usize)
+    format!(
+        "{sign}{}.{:0width$}",
+        a / unit as u64,
+        a % unit as u64,
+        width = digits as usize
+    )
 }
 
 /// A cell a spreadsheet will not run as a formula (a payee could name themselves `=HYPERLINK(…)`).
@@ -301,7 +420,17 @@ impl Provider for CsvExport {
     fn render(&self, payout: &Payout, lines: &[(PayoutItem, Customer)]) -> Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let io = |e: csv::Error| StoreError::Io(std::io::Error::other(e));
-        w.write_record(["batch", "payee_id", "external_id", "email", "name", "amount", "currency", "note"]).map_err(io)?;
+        w.write_record([
+            "batch",
+            "payee_id",
+            "external_id",
+            "email",
+            "name",
+            "amount",
+            "currency",
+            "note",
+        ])
+        .map_err(io)?;
         for (item, k) in lines {
             w.write_record([
                 payout.batch_key.as_str(),
@@ -315,6 +444,7 @@ impl Provider for CsvExport {
             ])
             .map_err(io)?;
         }
-        w.into_inner().map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))
+        w.into_inner()
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))
     }
 }

@@ -16,16 +16,29 @@ pub struct NewPool<'a> {
     pub low_stock_threshold: i64,
 }
 
-pub async fn create(c: &mut Conn, workspace_id: i64, p: &NewPool<'_>, now: Millis) -> Result<CodePool> {
-    let key = vouch_core::Slug::parse(p.key).map_err(|e| StoreError::Rejected("invalid", format!("key: {}", e.message)))?;
+pub async fn create(
+    c: &mut Conn,
+    workspace_id: i64,
+    p: &NewPool<'_>,
+    now: Millis,
+) -> Result<CodePool> {
+    let key = vouch_core::Slug::parse(p.key)
+        .map_err(|e| StoreError::Rejected("invalid", format!("key: {}", e.message)))?;
     if let Some(pattern) = p.pattern {
-        vouch_core::code::check_pattern(pattern).map_err(|e| StoreError::Rejected("invalid", e.to_string()))?;
+        vouch_core::code::check_pattern(pattern)
+            .map_err(|e| StoreError::Rejected("invalid", e.to_string()))?;
     }
     if p.name.trim().is_empty() || p.name.len() > 100 {
-        return Err(StoreError::Rejected("invalid", "name: use 1 to 100 characters".into()));
+        return Err(StoreError::Rejected(
+            "invalid",
+            "name: use 1 to 100 characters".into(),
+        ));
     }
     if p.low_stock_threshold < 0 {
-        return Err(StoreError::Rejected("invalid", "low_stock_threshold: use 0 or more".into()));
+        return Err(StoreError::Rejected(
+            "invalid",
+            "low_stock_threshold: use 0 or more".into(),
+        ));
     }
     let q = rows::dynamic(format!(
         "INSERT INTO code_pools (workspace_id, public_id, key, name, pattern, low_stock_threshold, low_stock_alerted, created_at, updated_at)
@@ -39,9 +52,9 @@ pub async fn create(c: &mut Conn, workspace_id: i64, p: &NewPool<'_>, now: Milli
     .bind(p.pattern.map(str::to_string))
     .bind(p.low_stock_threshold)
     .bind(now);
-    Ok(rows::fetch_one(c, q)
+    rows::fetch_one(c, q)
         .await
-        .map_err(crate::conflict_as("a code pool with this key"))?)
+        .map_err(crate::conflict_as("a code pool with this key"))
 }
 
 pub async fn by_key(c: &mut Conn, workspace_id: i64, key: &str) -> Result<Option<CodePool>> {
@@ -51,7 +64,11 @@ pub async fn by_key(c: &mut Conn, workspace_id: i64, key: &str) -> Result<Option
     Ok(rows::fetch_optional(c, q).await?)
 }
 
-pub async fn by_public_id(c: &mut Conn, workspace_id: i64, public_id: &str) -> Result<Option<CodePool>> {
+pub async fn by_public_id(
+    c: &mut Conn,
+    workspace_id: i64,
+    public_id: &str,
+) -> Result<Option<CodePool>> {
     Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
@@ -65,20 +82,28 @@ pub async fn available(c: &mut Conn, pool: &CodePool) -> Result<Option<i64>> {
     if pool.pattern.is_some() {
         return Ok(None);
     }
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pool_codes WHERE pool_id = $1 AND reward_id IS NULL")
-        .bind(pool.id)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get("n")?;
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM pool_codes WHERE pool_id = $1 AND reward_id IS NULL",
+    )
+    .bind(pool.id)
+    .fetch_one(&mut *c)
+    .await?
+    .try_get("n")?;
     Ok(Some(n))
 }
 
 /// Adds imported codes; returns how many were new (codes already in the pool are skipped).
-pub async fn add_codes(c: &mut Conn, pool: &CodePool, codes: &[String], now: Millis) -> Result<i64> {
+pub async fn add_codes(
+    c: &mut Conn,
+    pool: &CodePool,
+    codes: &[String],
+    now: Millis,
+) -> Result<i64> {
     if pool.pattern.is_some() {
         return Err(StoreError::Rejected(
             "generated_pool",
-            "this pool generates its codes from a pattern; import codes into an imported pool".into(),
+            "this pool generates its codes from a pattern; import codes into an imported pool"
+                .into(),
         ));
     }
     let mut added = 0;
@@ -87,7 +112,11 @@ pub async fn add_codes(c: &mut Conn, pool: &CodePool, codes: &[String], now: Mil
         if code.is_empty() {
             continue;
         }
-        if code.len() > 64 || !code.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+        if code.len() > 64
+            || !code
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
             return Err(StoreError::Rejected(
                 "invalid",
                 format!("code {code:?}: use up to 64 of A-Z, 0-9, - and _"),
@@ -145,7 +174,11 @@ pub async fn take(
         )));
     }
     // Two writers may pick the same free code on PostgreSQL: SKIP LOCKED gives each its own.
-    let lock = if backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let lock = if backend == Backend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let row = rows::dynamic(format!(
         "SELECT id, code FROM pool_codes WHERE pool_id = $1 AND reward_id IS NULL ORDER BY id LIMIT 1{lock}"
     ))
@@ -189,11 +222,25 @@ async fn warn_if_low(c: &mut Conn, pool: &CodePool, now: Millis) -> Result<()> {
 /// Tells the admin (notice and event) that `pool` has `left` codes.
 pub async fn low_stock(c: &mut Conn, pool: &CodePool, left: i64, now: Millis) -> Result<()> {
     let message = if left == 0 {
-        format!("Code pool {} is empty: discount rewards wait until you import more codes.", pool.name)
+        format!(
+            "Code pool {} is empty: discount rewards wait until you import more codes.",
+            pool.name
+        )
     } else {
-        format!("Code pool {} has {left} codes left: import more before it runs dry.", pool.name)
+        format!(
+            "Code pool {} has {left} codes left: import more before it runs dry.",
+            pool.name
+        )
     };
-    notices::raise(c, pool.workspace_id, "code_pool.low_stock", &pool.public_id, &message, now).await?;
+    notices::raise(
+        c,
+        pool.workspace_id,
+        "code_pool.low_stock",
+        &pool.public_id,
+        &message,
+        now,
+    )
+    .await?;
     outbox::emit(
         c,
         pool.workspace_id,

@@ -7,8 +7,8 @@ use crate::audit::{self, Actor};
 use crate::jobs::{self, JobSpec, NewJob};
 use crate::rows::{self, Advocate, Conversion, Referral, Reward, Workspace, columns};
 use crate::{
-    Backend, Conn, Millis, Result, Store, StoreError, campaigns, customers, ledger, notices, outbox,
-    pools, programs, workspaces,
+    Backend, Conn, Millis, Result, Store, StoreError, campaigns, customers, ledger, notices,
+    outbox, pools, programs, workspaces,
 };
 use serde_json::json;
 use sqlx::Row;
@@ -84,7 +84,15 @@ pub(crate) async fn on_reviewed(
         .bind(referral.id);
         let last: Option<Conversion> = rows::fetch_optional(c, q).await?;
         if let Some(conv) = last {
-            return issue_for(c, backend, referral, Some(&conv), OccasionKind::Qualified, now).await;
+            return issue_for(
+                c,
+                backend,
+                referral,
+                Some(&conv),
+                OccasionKind::Qualified,
+                now,
+            )
+            .await;
         }
     }
     on_identified(c, backend, referral, now).await
@@ -157,7 +165,6 @@ async fn issue_for(
         advocate_attribute: &lookup,
     };
     let decisions = decide(&rules, &occasion, &in_force);
-    drop(occasion);
     let period = match rules.tier_period {
         TierPeriod::Lifetime => "lifetime".to_string(),
         TierPeriod::Rolling12Months => "rolling".to_string(),
@@ -215,7 +222,7 @@ async fn committed(
     from: Millis,
 ) -> Result<i64> {
     Ok(sqlx::query(
-        "SELECT COALESCE(SUM(amount_minor), 0) AS s FROM rewards
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS s FROM rewards
          WHERE workspace_id = $1 AND program_id = $2 AND ($3 < 0 OR (customer_id = $3 AND beneficiary = 'advocate'))
            AND kind IN ('credit', 'cash') AND status NOT IN ('voided', 'clawed_back', 'refused') AND occurred_at >= $4",
     )
@@ -286,7 +293,9 @@ async fn issue_one(
         return Ok(None);
     }
     let refusal = limit_crossed(c, s, d, customer_id).await?;
-    let currency = s.conversion.map_or(s.ws.currency.clone(), |k| k.currency.clone());
+    let currency = s
+        .conversion
+        .map_or(s.ws.currency.clone(), |k| k.currency.clone());
     let q = rows::dynamic(format!(
         "INSERT INTO rewards (workspace_id, public_id, cause_key, program_id, program_version, referral_id, conversion_id,
             advocate_id, customer_id, beneficiary, rule_key, kind, amount_minor, currency, detail, tier, campaigns,
@@ -325,8 +334,23 @@ async fn issue_one(
         return Ok(None);
     };
     if let Some(why) = refusal {
-        notices::raise(c, s.ws.id, "reward.limit_reached", &format!("program:{}", s.referral.program_id), &format!("A reward was refused: {why}."), now).await?;
-        outbox::emit(c, s.ws.id, "reward.refused", json!({ "reward": reward.public_id, "reason": "limit_reached", "detail": why }), now).await?;
+        notices::raise(
+            c,
+            s.ws.id,
+            "reward.limit_reached",
+            &format!("program:{}", s.referral.program_id),
+            &format!("A reward was refused: {why}."),
+            now,
+        )
+        .await?;
+        outbox::emit(
+            c,
+            s.ws.id,
+            "reward.refused",
+            json!({ "reward": reward.public_id, "reason": "limit_reached", "detail": why }),
+            now,
+        )
+        .await?;
         return Ok(Some(reward));
     }
     if let Some(first) = d.campaigns.first()
@@ -442,7 +466,11 @@ async fn fulfil_in(c: &mut Conn, backend: Backend, r: Reward, now: Millis) -> Re
                 };
                 ledger::post(c, r.workspace_id, &cause, &posting, now).await?;
             }
-            let status = if r.kind == "credit" { "fulfilled" } else { "approved" };
+            let status = if r.kind == "credit" {
+                "fulfilled"
+            } else {
+                "approved"
+            };
             let why = if r.kind == "credit" {
                 "credit posted to the customer's balance"
             } else {
@@ -477,13 +505,36 @@ async fn fulfil_in(c: &mut Conn, backend: Backend, r: Reward, now: Millis) -> Re
                 }
                 (None, Some(p)) => {
                     pools::low_stock(c, &p, 0, now).await?;
-                    let waiting = set_state(c, &r, "pending_stock", &format!("waiting for codes in pool {}", p.key), "", now).await?;
-                    outbox::emit(c, r.workspace_id, "reward.pending_stock", event(&waiting), now).await?;
+                    let waiting = set_state(
+                        c,
+                        &r,
+                        "pending_stock",
+                        &format!("waiting for codes in pool {}", p.key),
+                        "",
+                        now,
+                    )
+                    .await?;
+                    outbox::emit(
+                        c,
+                        r.workspace_id,
+                        "reward.pending_stock",
+                        event(&waiting),
+                        now,
+                    )
+                    .await?;
                     return Ok(waiting);
                 }
                 (None, None) => {
                     notices::raise(c, r.workspace_id, "code_pool.missing", &key, &format!("Discount rewards name the code pool {key}, which does not exist: create it and they will be delivered."), now).await?;
-                    return set_state(c, &r, "pending_stock", &format!("the code pool {key} does not exist yet"), "", now).await;
+                    return set_state(
+                        c,
+                        &r,
+                        "pending_stock",
+                        &format!("the code pool {key} does not exist yet"),
+                        "",
+                        now,
+                    )
+                    .await;
                 }
             }
         }
@@ -505,7 +556,15 @@ async fn fulfil_in(c: &mut Conn, backend: Backend, r: Reward, now: Millis) -> Re
             .await?;
             let customer = customers::by_id(c, r.workspace_id, r.customer_id).await?;
             outbox::emit(c, r.workspace_id, "entitlement.granted", json!({ "customer": customer.map(|k| k.public_id), "feature": feature, "ends_at": ends, "reward": r.public_id }), now).await?;
-            set_state(c, &r, "fulfilled", "feature unlocked", ", fulfilled_at = $5", now).await?
+            set_state(
+                c,
+                &r,
+                "fulfilled",
+                "feature unlocked",
+                ", fulfilled_at = $5",
+                now,
+            )
+            .await?
         }
         _ => return Ok(r),
     };
@@ -516,7 +575,7 @@ async fn fulfil_in(c: &mut Conn, backend: Backend, r: Reward, now: Millis) -> Re
 }
 
 /// Announces a fulfilled reward; an advocate's reward marks its referral `rewarded`.
-async fn fulfilled(c: &mut Conn, r: &Reward, now: Millis) -> Result<()> {
+pub(crate) async fn fulfilled(c: &mut Conn, r: &Reward, now: Millis) -> Result<()> {
     outbox::emit(c, r.workspace_id, "reward.fulfilled", event(r), now).await?;
     if r.beneficiary == "advocate"
         && let Some(referral_id) = r.referral_id
@@ -532,7 +591,14 @@ async fn fulfilled(c: &mut Conn, r: &Reward, now: Millis) -> Result<()> {
         if changed.rows_affected() == 1
             && let Some(referral) = rows::by_id::<Referral>(c, r.workspace_id, referral_id).await?
         {
-            outbox::emit(c, r.workspace_id, "referral.rewarded", json!({ "referral": referral.public_id, "reward": r.public_id }), now).await?;
+            outbox::emit(
+                c,
+                r.workspace_id,
+                "referral.rewarded",
+                json!({ "referral": referral.public_id, "reward": r.public_id }),
+                now,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -541,7 +607,13 @@ async fn fulfilled(c: &mut Conn, r: &Reward, now: Millis) -> Result<()> {
 /// Undoes a reward whose cause was refunded or cancelled: voided while nothing was given,
 /// clawed back (a reversing posting, the code's value recorded as lost, the feature revoked)
 /// after.
-async fn undo_in(c: &mut Conn, backend: Backend, r: Reward, why: &str, now: Millis) -> Result<Reward> {
+async fn undo_in(
+    c: &mut Conn,
+    backend: Backend,
+    r: Reward,
+    why: &str,
+    now: Millis,
+) -> Result<Reward> {
     let given = r.posted == 1 || r.status == "fulfilled";
     if !OPEN.contains(&r.status.as_str()) && r.status != "fulfilled" {
         return Ok(r);
@@ -555,7 +627,15 @@ async fn undo_in(c: &mut Conn, backend: Backend, r: Reward, why: &str, now: Mill
     match r.kind.as_str() {
         "credit" | "cash" if r.posted == 1 && r.amount_minor > 0 => {
             let account = holding_account(&r.kind);
-            let balance = ledger::balance(c, backend, r.workspace_id, account, r.customer_id, &r.currency).await?;
+            let balance = ledger::balance(
+                c,
+                backend,
+                r.workspace_id,
+                account,
+                r.customer_id,
+                &r.currency,
+            )
+            .await?;
             let posting = claw_back(&r.kind, r.customer_id, r.amount_minor, balance)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let cause = ledger::Cause {
@@ -576,7 +656,14 @@ async fn undo_in(c: &mut Conn, backend: Backend, r: Reward, why: &str, now: Mill
                 .bind(now)
                 .execute(&mut *c)
                 .await?;
-            outbox::emit(c, r.workspace_id, "entitlement.revoked", json!({ "reward": r.public_id }), now).await?;
+            outbox::emit(
+                c,
+                r.workspace_id,
+                "entitlement.revoked",
+                json!({ "reward": r.public_id }),
+                now,
+            )
+            .await?;
         }
         _ => {}
     }
@@ -591,8 +678,15 @@ async fn undo_in(c: &mut Conn, backend: Backend, r: Reward, why: &str, now: Mill
     .bind(lost)
     .bind(now);
     let clawed: Reward = rows::fetch_one(c, q).await?;
-    outbox::emit(c, r.workspace_id, "reward.clawed_back", json!({ "reward": clawed.public_id, "kind": clawed.kind,
-        "amount_minor": clawed.amount_minor, "lost_value_minor": lost, "reason": why }), now).await?;
+    outbox::emit(
+        c,
+        r.workspace_id,
+        "reward.clawed_back",
+        json!({ "reward": clawed.public_id, "kind": clawed.kind,
+        "amount_minor": clawed.amount_minor, "lost_value_minor": lost, "reason": why }),
+        now,
+    )
+    .await?;
     Ok(clawed)
 }
 
@@ -604,7 +698,9 @@ pub(crate) async fn on_reversed(
     referral: Option<&Referral>,
     now: Millis,
 ) -> Result<Vec<Reward>> {
-    let referral_id = referral.filter(|r| r.status == "reversed").map_or(-1, |r| r.id);
+    let referral_id = referral
+        .filter(|r| r.status == "reversed")
+        .map_or(-1, |r| r.id);
     let q = rows::select::<Reward>(
         "WHERE workspace_id = $1 AND (conversion_id = $2 OR referral_id = $3) ORDER BY id",
     )
@@ -612,7 +708,10 @@ pub(crate) async fn on_reversed(
     .bind(conversion.id)
     .bind(referral_id);
     let list: Vec<Reward> = rows::fetch_all(c, q).await?;
-    let why = format!("conversion {} was refunded or cancelled", conversion.external_id);
+    let why = format!(
+        "conversion {} was refunded or cancelled",
+        conversion.external_id
+    );
     let mut out = Vec::new();
     for r in list {
         out.push(undo_in(c, backend, r, &why, now).await?);
@@ -620,7 +719,11 @@ pub(crate) async fn on_reversed(
     Ok(out)
 }
 
-pub async fn by_public_id(c: &mut Conn, workspace_id: i64, public_id: &str) -> Result<Option<Reward>> {
+pub async fn by_public_id(
+    c: &mut Conn,
+    workspace_id: i64,
+    public_id: &str,
+) -> Result<Option<Reward>> {
     Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
@@ -634,7 +737,13 @@ pub struct Filter {
 }
 
 /// Rewards of a workspace, newest first.
-pub async fn list(c: &mut Conn, workspace_id: i64, f: &Filter, before: i64, limit: i64) -> Result<Vec<Reward>> {
+pub async fn list(
+    c: &mut Conn,
+    workspace_id: i64,
+    f: &Filter,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<Reward>> {
     let q = rows::select::<Reward>(
         "WHERE workspace_id = $1 AND ($2 = '' OR status = $2) AND ($3 = 0 OR customer_id = $3)
            AND ($4 = 0 OR program_id = $4) AND ($5 = 0 OR (status = 'pending' AND hold_until <= $5))
@@ -688,33 +797,67 @@ pub async fn decide_rewards(
         let updated = match verdict {
             Verdict::Approve => {
                 if r.status != "pending" {
-                    return Err(StoreError::Rejected("not_pending", format!("reward {id} is {}, not waiting for approval", r.status)));
+                    return Err(StoreError::Rejected(
+                        "not_pending",
+                        format!("reward {id} is {}, not waiting for approval", r.status),
+                    ));
                 }
                 if now < r.hold_until {
-                    return Err(StoreError::Rejected("on_hold", format!(
-                        "reward {id} is on hold until {} (the refund window): approve it after that",
-                        vouch_core::clock::rfc3339(r.hold_until)
-                    )));
+                    return Err(StoreError::Rejected(
+                        "on_hold",
+                        format!(
+                            "reward {id} is on hold until {} (the refund window): approve it after that",
+                            vouch_core::clock::rfc3339(r.hold_until)
+                        ),
+                    ));
                 }
                 approve_in(&mut tx, store.backend(), r, why, now).await?
             }
             Verdict::Void => {
                 if !matches!(r.status.as_str(), "pending" | "pending_stock") {
-                    return Err(StoreError::Rejected("not_pending", format!("reward {id} is {}: only a reward not yet given can be voided", r.status)));
+                    return Err(StoreError::Rejected(
+                        "not_pending",
+                        format!(
+                            "reward {id} is {}: only a reward not yet given can be voided",
+                            r.status
+                        ),
+                    ));
                 }
                 undo_in(&mut tx, store.backend(), r, why, now).await?
             }
             Verdict::Fulfil => {
                 if r.kind != "perk" || r.status != "approved" {
-                    return Err(StoreError::Rejected("not_a_perk", format!("reward {id} is a {} that is {}: only approved perks are ticked off by hand", r.kind, r.status)));
+                    return Err(StoreError::Rejected(
+                        "not_a_perk",
+                        format!(
+                            "reward {id} is a {} that is {}: only approved perks are ticked off by hand",
+                            r.kind, r.status
+                        ),
+                    ));
                 }
-                let f = set_state(&mut tx, &r, "fulfilled", why, ", fulfilled_at = $5", now).await?;
+                let f =
+                    set_state(&mut tx, &r, "fulfilled", why, ", fulfilled_at = $5", now).await?;
                 fulfilled(&mut tx, &f, now).await?;
                 f
             }
         };
-        audit::record(&mut tx, workspace_id, actor, &format!("reward.{}", match verdict { Verdict::Approve => "approved", Verdict::Void => "voided", Verdict::Fulfil => "fulfilled" }),
-            &format!("reward:{id}"), json!({ "reason": why }), now).await?;
+        audit::record(
+            &mut tx,
+            workspace_id,
+            actor,
+            &format!(
+                "reward.{}",
+                match verdict {
+                    Verdict::Approve => "approved",
+                    Verdict::Void => "voided",
+                    Verdict::Fulfil => "fulfilled",
+                }
+            ),
+            &format!("reward:{id}"),
+            json!({ "reason": why }),
+            now,
+        )
+        .await?;
         done.push(updated);
     }
     tx.commit().await?;
@@ -722,7 +865,12 @@ pub async fn decide_rewards(
 }
 
 /// Ends the hold of one reward (the `reward.release` job).
-pub async fn release(store: &Store, workspace_id: i64, reward_id: i64, now: Millis) -> Result<Option<Reward>> {
+pub async fn release(
+    store: &Store,
+    workspace_id: i64,
+    reward_id: i64,
+    now: Millis,
+) -> Result<Option<Reward>> {
     let mut tx = store.write().await?;
     let Some(r) = rows::by_id::<Reward>(&mut tx, workspace_id, reward_id).await? else {
         return Ok(None);
@@ -759,8 +907,16 @@ pub async fn release_due(store: &Store, workspace_id: i64, now: Millis) -> Resul
 }
 
 /// Delivers rewards waiting for codes of `pool_key`, oldest first, while codes last.
-pub(crate) async fn restock(c: &mut Conn, backend: Backend, workspace_id: i64, pool_key: &str, now: Millis) -> Result<usize> {
-    let q = rows::select::<Reward>("WHERE workspace_id = $1 AND status = 'pending_stock' ORDER BY id").bind(workspace_id);
+pub(crate) async fn restock(
+    c: &mut Conn,
+    backend: Backend,
+    workspace_id: i64,
+    pool_key: &str,
+    now: Millis,
+) -> Result<usize> {
+    let q =
+        rows::select::<Reward>("WHERE workspace_id = $1 AND status = 'pending_stock' ORDER BY id")
+            .bind(workspace_id);
     let waiting: Vec<Reward> = rows::fetch_all(c, q).await?;
     let mut delivered = 0;
     for r in waiting {
@@ -777,7 +933,13 @@ pub(crate) async fn restock(c: &mut Conn, backend: Backend, workspace_id: i64, p
 }
 
 /// Imports codes into a pool and delivers the rewards that were waiting for them.
-pub async fn import_codes(store: &Store, workspace_id: i64, pool_public_id: &str, codes: &[String], actor: &Actor) -> Result<(i64, usize)> {
+pub async fn import_codes(
+    store: &Store,
+    workspace_id: i64,
+    pool_public_id: &str,
+    codes: &[String],
+    actor: &Actor,
+) -> Result<(i64, usize)> {
     let now = vouch_core::clock::now_ms();
     let mut tx = store.write().await?;
     let pool = pools::by_public_id(&mut tx, workspace_id, pool_public_id)
@@ -785,24 +947,52 @@ pub async fn import_codes(store: &Store, workspace_id: i64, pool_public_id: &str
         .ok_or(StoreError::NotFound("code pool"))?;
     let added = pools::add_codes(&mut tx, &pool, codes, now).await?;
     let delivered = restock(&mut tx, store.backend(), workspace_id, &pool.key, now).await?;
-    audit::record(&mut tx, workspace_id, actor, "code_pool.imported", &format!("code_pool:{}", pool.public_id), json!({ "added": added, "delivered": delivered }), now).await?;
+    audit::record(
+        &mut tx,
+        workspace_id,
+        actor,
+        "code_pool.imported",
+        &format!("code_pool:{}", pool.public_id),
+        json!({ "added": added, "delivered": delivered }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok((added, delivered))
 }
 
 /// Creates a code pool and delivers rewards that named it before it existed.
-pub async fn create_pool(store: &Store, workspace_id: i64, p: &pools::NewPool<'_>, actor: &Actor) -> Result<crate::rows::CodePool> {
+pub async fn create_pool(
+    store: &Store,
+    workspace_id: i64,
+    p: &pools::NewPool<'_>,
+    actor: &Actor,
+) -> Result<crate::rows::CodePool> {
     let now = vouch_core::clock::now_ms();
     let mut tx = store.write().await?;
     let pool = pools::create(&mut tx, workspace_id, p, now).await?;
     restock(&mut tx, store.backend(), workspace_id, &pool.key, now).await?;
-    audit::record(&mut tx, workspace_id, actor, "code_pool.created", &format!("code_pool:{}", pool.public_id), json!({ "key": pool.key }), now).await?;
+    audit::record(
+        &mut tx,
+        workspace_id,
+        actor,
+        "code_pool.created",
+        &format!("code_pool:{}", pool.public_id),
+        json!({ "key": pool.key }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(pool)
 }
 
 /// Features a customer holds now.
-pub async fn entitlements(c: &mut Conn, workspace_id: i64, customer_id: i64, now: Millis) -> Result<Vec<crate::rows::Entitlement>> {
+pub async fn entitlements(
+    c: &mut Conn,
+    workspace_id: i64,
+    customer_id: i64,
+    now: Millis,
+) -> Result<Vec<crate::rows::Entitlement>> {
     let q = rows::select::<crate::rows::Entitlement>(
         "WHERE workspace_id = $1 AND customer_id = $2 AND revoked_at IS NULL AND (ends_at IS NULL OR ends_at > $3) ORDER BY id",
     )

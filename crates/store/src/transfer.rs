@@ -4,8 +4,8 @@
 
 use crate::rows::{self, TableRow};
 use crate::rows::{
-    Advocate, AdvocateVisitor, ApiKey, AuditEntry, Click, ClickRollup, CodeRow, Conversion,
-    CampaignRow, CodePool, Customer, EarlyReversal, Entitlement, Event, Job, LedgerBalance,
+    Advocate, AdvocateVisitor, ApiKey, AuditEntry, CampaignRow, Click, ClickRollup, CodePool,
+    CodeRow, Conversion, Customer, EarlyReversal, Entitlement, Event, Job, LedgerBalance,
     LedgerEntry, LedgerTransaction, LoginThrottle, Member, Notice, Payout, PayoutItem, PoolCode,
     Program, ProgramVersion, Referral, Reward, Session, SystemProbe, User, Workspace,
 };

@@ -5,13 +5,13 @@ use serde_json::Value;
 use vouch_core::Email;
 use vouch_core::clock::now_ms;
 use vouch_core::code::ReferralCode;
-use vouch_core::program::{ConversionKind, Model, ProgramRules, ProgramStatus};
+use vouch_core::program::{Model, ProgramStatus};
 use vouch_store::Store;
 use vouch_store::audit::Actor;
 use vouch_store::clicks::{NewClick, insert_batch, time_ordered_id};
 use vouch_store::customers::CustomerInput;
-use vouch_store::referrals::{self, ConversionInput};
-use vouch_store::rows::{Advocate, Program};
+use vouch_store::referrals;
+use vouch_store::rows::Advocate;
 use vouch_store::tracking;
 
 vouch_store::both_backends!(
@@ -32,63 +32,10 @@ vouch_store::both_backends!(
     enrolment_follows_eligibility_and_vanity_rules,
 );
 
-struct Shop {
-    store: Store,
-    ws: i64,
-    program: Program,
-}
-
-async fn shop(store: Store, name: &str, rules: ProgramRules) -> Shop {
-    let slug = vouch_core::Slug::from_name(name).unwrap();
-    let (ws, _) =
-        vouch_store::commands::create_workspace(&store, name, &slug, None, &Actor::cli(), false)
-            .await
-            .unwrap();
-    let program = tracking::create_program(
-        &store,
-        ws.id,
-        "Friends",
-        ProgramStatus::Active,
-        &rules.checked().unwrap(),
-        &Actor::cli(),
-    )
-    .await
-    .unwrap();
-    Shop {
-        store,
-        ws: ws.id,
-        program,
-    }
-}
-
-fn rules() -> ProgramRules {
-    ProgramRules::starter("https://shop.example.com/")
-}
-
-fn person(email: &str) -> CustomerInput {
-    CustomerInput {
-        email: Some(Email::parse(email).unwrap()),
-        name: Some(email.split('@').next().unwrap().to_string()),
-        created_from: "test",
-        ..Default::default()
-    }
-}
+mod common;
+use common::*;
 
 impl Shop {
-    async fn advocate(&self, email: &str) -> Advocate {
-        tracking::enroll(
-            &self.store,
-            self.ws,
-            &self.program,
-            &person(email),
-            None,
-            &Actor::cli(),
-        )
-        .await
-        .unwrap()
-        .0
-    }
-
     async fn click(&self, a: &Advocate, visitor: &str, age_ms: i64, qualified: bool) -> String {
         let at = now_ms() - age_ms;
         let id = time_ordered_id("", at);
@@ -112,27 +59,6 @@ impl Shop {
             .unwrap();
         tx.commit().await.unwrap();
         id
-    }
-
-    async fn convert(
-        &self,
-        external_id: &str,
-        friend: &str,
-        f: impl FnOnce(&mut ConversionInput),
-    ) -> referrals::Recorded {
-        let mut input = ConversionInput {
-            external_id: external_id.into(),
-            customer: person(friend),
-            kind: ConversionKind::FirstPurchase,
-            amount_minor: 5000,
-            currency: "EUR".into(),
-            signals: Default::default(),
-            occurred_at: now_ms(),
-        };
-        f(&mut input);
-        referrals::record_conversion(&self.store, self.ws, &input, &Actor::cli())
-            .await
-            .unwrap()
     }
 }
 
@@ -352,9 +278,9 @@ async fn refunds_reverse_what_they_touched(store: Store) {
         i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
     })
     .await;
-    let r = referrals::reverse_conversion(&s.store, s.ws, "order-1", "refund-1", &Actor::cli())
-        .await
-        .unwrap();
+    let r = applied(
+        referrals::reverse_conversion(&s.store, s.ws, "order-1", "refund-1", &Actor::cli()).await,
+    );
     assert_eq!(
         (
             r.conversion.status.as_str(),
@@ -367,15 +293,34 @@ async fn refunds_reverse_what_they_touched(store: Store) {
         (referral.status.as_str(), referral.conversions),
         ("reversed", 0)
     );
-    let again = referrals::reverse_conversion(&s.store, s.ws, "order-1", "refund-1", &Actor::cli())
-        .await
-        .unwrap();
+    let again = applied(
+        referrals::reverse_conversion(&s.store, s.ws, "order-1", "refund-1", &Actor::cli()).await,
+    );
     assert!(again.duplicate);
     assert_eq!(again.referral.unwrap().status, "reversed");
-    let missing =
-        referrals::reverse_conversion(&s.store, s.ws, "no-such-order", "refund-2", &Actor::cli())
-            .await;
-    assert!(matches!(missing, Err(vouch_store::StoreError::NotFound(_))));
+    // A refund that overtakes its order is held, then applied when the order arrives.
+    let early = referrals::reverse_conversion(&s.store, s.ws, "order-2", "refund-2", &Actor::cli())
+        .await
+        .unwrap();
+    assert!(matches!(early, referrals::Reversal::Held));
+    let late = s
+        .convert("order-2", "carol@example.com", |i| {
+            i.signals.code = Some(ReferralCode::parse(&anna.code).unwrap())
+        })
+        .await;
+    assert_eq!(late.conversion.status, "reversed");
+    assert_eq!(
+        late.conversion.reversal_external_id.as_deref(),
+        Some("refund-2")
+    );
+    assert_eq!(late.referral.unwrap().status, "reversed");
+}
+
+fn applied(r: vouch_store::Result<referrals::Reversal>) -> referrals::Recorded {
+    match r.unwrap() {
+        referrals::Reversal::Applied(r) => *r,
+        referrals::Reversal::Held => panic!("the conversion exists: the reversal applies"),
+    }
 }
 
 async fn self_referrals_are_blocked_with_their_reason(store: Store) {

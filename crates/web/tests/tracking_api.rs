@@ -219,7 +219,7 @@ async fn from_program_to_credited_referral_through_the_api() {
         Some(json!({ "external_id": "refund-2", "type": "refund", "reverses": "no-such-order" })),
     )
     .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(s, StatusCode::ACCEPTED, "a refund that overtakes its order is held");
 
     // New rules make version 2 and take effect on the redirect at once.
     let mut new_rules = rules();
@@ -450,16 +450,26 @@ async fn no_tracking_read_or_write_crosses_workspaces() {
         "POST",
         "/api/v1/conversions",
         &b,
-        Some(json!({ "external_id": "refund-x", "type": "refund", "reverses": "order-1" })),
+        Some(json!({ "external_id": "refund-x", "type": "refund", "reverses": "order-9" })),
     )
     .await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "B cannot refund A's order");
+    assert_eq!(s, StatusCode::ACCEPTED, "B's refund is held in B, not applied to A");
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/conversions",
+        &b,
+        Some(json!({ "external_id": "refund-y", "type": "refund", "reverses": "order-1" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "B cannot refund A's order: it waits for B's own order-1");
     let (_, theirs) = call(&app, "POST", "/api/v1/conversions", &b, Some(json!({ "external_id": "order-1", "amount_minor": 5000, "customer": { "email": "bob@example.com" }, "code": adv["code"] }))).await;
     assert_eq!(
         (theirs["status"].as_str(), theirs["duplicate"].as_bool()),
-        (Some("unattributed"), None),
-        "same external id, other workspace: separate, and A's code means nothing in B"
+        (Some("reversed"), None),
+        "same external id, other workspace: separate (B's own held refund applies), and A's code means nothing in B"
     );
+    assert!(theirs["referral"].is_null());
     assert_eq!(
         call(&app, "GET", &format!("/api/v1/programs/{pid}"), &a, None)
             .await

@@ -30,7 +30,7 @@ pub struct Recorded {
 /// What a refund or cancellation did.
 #[derive(Debug, Clone)]
 pub enum Reversal {
-    Applied(Recorded),
+    Applied(Box<Recorded>),
     /// The conversion has not arrived yet: the reversal is kept and applied when it does, so
     /// the outcome does not depend on the order deliveries arrive in.
     Held,
@@ -236,7 +236,9 @@ pub async fn record_conversion(
                 "referral": referral.as_ref().map(|r| r.public_id.clone()) }),
     }, now).await?;
     if let (Some(before), Some(r)) = (&counted_from, &referral) {
-        issued.extend(rewards::on_counted(&mut tx, store.backend(), before, r, &conversion, now).await?);
+        issued.extend(
+            rewards::on_counted(&mut tx, store.backend(), before, r, &conversion, now).await?,
+        );
     }
     let early = sqlx::query(
         "SELECT reversal_external_id FROM early_reversals WHERE workspace_id = $1 AND external_id = $2",
@@ -248,8 +250,15 @@ pub async fn record_conversion(
     let recorded = match early {
         Some(row) => {
             let reversal: String = row.try_get("reversal_external_id")?;
-            let mut r = reverse_in(&mut tx, store.backend(), conversion, &reversal, actor, now).await?;
-            issued.append(&mut r.rewards);
+            let mut r =
+                reverse_in(&mut tx, store.backend(), conversion, &reversal, actor, now).await?;
+            // Each reward once, in its final state.
+            for undone in std::mem::take(&mut r.rewards) {
+                match issued.iter_mut().find(|w| w.id == undone.id) {
+                    Some(w) => *w = undone,
+                    None => issued.push(undone),
+                }
+            }
             r.rewards = issued;
             r
         }
@@ -290,9 +299,17 @@ pub async fn reverse_conversion(
         tx.commit().await?;
         return Ok(Reversal::Held);
     };
-    let r = reverse_in(&mut tx, store.backend(), conv, reversal_external_id, actor, now).await?;
+    let r = reverse_in(
+        &mut tx,
+        store.backend(),
+        conv,
+        reversal_external_id,
+        actor,
+        now,
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Reversal::Applied(r))
+    Ok(Reversal::Applied(Box::new(r)))
 }
 
 async fn reverse_in(
@@ -331,13 +348,12 @@ async fn reverse_in(
         && let Some(r) = &referral
     {
         let left = (r.conversions - 1).max(0);
-        let status = if left == 0
-            && matches!(r.status.as_str(), "converted" | "qualified" | "rewarded")
-        {
-            "reversed"
-        } else {
-            r.status.as_str()
-        };
+        let status =
+            if left == 0 && matches!(r.status.as_str(), "converted" | "qualified" | "rewarded") {
+                "reversed"
+            } else {
+                r.status.as_str()
+            };
         let q = rows::dynamic(format!(
             "UPDATE referrals SET conversions = $3, status = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2 RETURNING {}",
             columns::<Referral>()

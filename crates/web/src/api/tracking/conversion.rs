@@ -107,7 +107,7 @@ pub async fn record_conversion(
         )
         .await?;
         return Ok(match r {
-            referrals::Reversal::Applied(r) => recorded(r).into_response(),
+            referrals::Reversal::Applied(r) => recorded(*r).into_response(),
             referrals::Reversal::Held => (
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({ "status": "held", "external_id": external_id, "reverses": original,
