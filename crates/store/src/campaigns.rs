@@ -140,6 +140,54 @@ pub async fn create(
     Ok(row)
 }
 
+/// Schedules a campaign as a command: the row, its edge jobs, its audit entry, one transaction.
+pub async fn schedule(
+    store: &Store,
+    workspace_id: i64,
+    n: &NewCampaign,
+    actor: &crate::audit::Actor,
+) -> Result<CampaignRow> {
+    let now = vouch_core::clock::now_ms();
+    let mut tx = store.write().await?;
+    let row = create(&mut tx, workspace_id, n, now).await?;
+    crate::audit::record(
+        &mut tx,
+        workspace_id,
+        actor,
+        "campaign.created",
+        &format!("campaign:{}", row.public_id),
+        json!({ "name": row.name }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Cancels a campaign as a command, with its audit entry.
+pub async fn cancel_by(
+    store: &Store,
+    workspace_id: i64,
+    public_id: &str,
+    actor: &crate::audit::Actor,
+) -> Result<CampaignRow> {
+    let now = vouch_core::clock::now_ms();
+    let mut tx = store.write().await?;
+    let row = cancel(&mut tx, workspace_id, public_id, now).await?;
+    crate::audit::record(
+        &mut tx,
+        workspace_id,
+        actor,
+        "campaign.cancelled",
+        &format!("campaign:{public_id}"),
+        json!({}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 /// Cancels a campaign: it stops applying at once (rewards already issued keep it).
 pub async fn cancel(
     c: &mut Conn,

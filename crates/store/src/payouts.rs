@@ -19,19 +19,16 @@ pub struct Line {
     pub amount_minor: i64,
 }
 
-/// Payees whose payable balance in `currency` is at least `minimum` (and above zero).
+/// Payees whose payable balance in `currency` is at least `minimum` (and above zero). With
+/// `lock` (PostgreSQL, inside a write), the balance rows stay locked until the caller commits.
 pub async fn preview(
     c: &mut Conn,
-    backend: Backend,
+    lock: bool,
     workspace_id: i64,
     currency: &str,
     minimum: i64,
 ) -> Result<Vec<Line>> {
-    let lock = if backend == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = if lock { " FOR UPDATE" } else { "" };
     let rows = rows::dynamic(format!(
         "SELECT customer_id, balance_minor FROM ledger_balances
          WHERE workspace_id = $1 AND account = $2 AND currency = $3 AND customer_id > 0 ORDER BY customer_id{lock}"
@@ -135,7 +132,14 @@ pub async fn confirm(
     if let Some(p) = rows::fetch_optional::<Payout>(&mut tx, existing).await? {
         return Ok((p, false));
     }
-    let lines = preview(&mut tx, store.backend(), workspace_id, currency, minimum).await?;
+    let lines = preview(
+        &mut tx,
+        store.backend() == Backend::Postgres,
+        workspace_id,
+        currency,
+        minimum,
+    )
+    .await?;
     if lines.is_empty() {
         return Err(StoreError::Rejected(
             "nothing_to_pay",

@@ -266,6 +266,14 @@ pub async fn redeem(c: &mut Conn, workspace_id: i64, code: &str, now: Millis) ->
     Ok(done.rows_affected() > 0)
 }
 
+/// `redeem` as a command of its own.
+pub async fn redeem_now(store: &crate::Store, workspace_id: i64, code: &str) -> Result<bool> {
+    let mut tx = store.write().await?;
+    let found = redeem(&mut tx, workspace_id, code, vouch_core::clock::now_ms()).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
 /// Whether the code given to `reward_id` was used.
 pub async fn redeemed(c: &mut Conn, reward_id: i64) -> Result<bool> {
     let row = sqlx::query("SELECT redeemed_at FROM pool_codes WHERE reward_id = $1")

@@ -55,6 +55,15 @@ async fn buy(s: &Shop, a: &Advocate, order: &str, friend: &str, at: i64) -> refe
     .await
 }
 
+/// `n` friends of `a` buying at `at`, one after the other.
+async fn friends(s: &Shop, a: &Advocate, n: usize, at: i64) -> Vec<referrals::Recorded> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(buy(s, a, &format!("o-{i}"), &format!("f{i}@example.com"), at).await);
+    }
+    out
+}
+
 async fn reward(store: &Store, ws: i64, id: &str) -> Reward {
     let mut c = store.read().await.unwrap();
     rewards::by_public_id(&mut c, ws, id)
@@ -570,15 +579,7 @@ async fn caps_refuse_with_limit_reached(store: Store) {
     let anna = s.advocate("anna@example.com").await;
     let now = now_ms();
     let mut statuses = Vec::new();
-    for i in 0..3 {
-        let r = buy(
-            &s,
-            &anna,
-            &format!("o-{i}"),
-            &format!("f{i}@example.com"),
-            now,
-        )
-        .await;
+    for r in friends(&s, &anna, 3, now).await {
         statuses.push((r.rewards[0].status.clone(), r.rewards[0].refusal.clone()));
     }
     assert_eq!(
@@ -609,15 +610,7 @@ async fn tiers_milestones_and_entitlements(store: Store) {
     let anna = s.advocate("anna@example.com").await;
     let now = now_ms();
     let mut got = Vec::new();
-    for i in 0..3 {
-        let r = buy(
-            &s,
-            &anna,
-            &format!("o-{i}"),
-            &format!("f{i}@example.com"),
-            now,
-        )
-        .await;
+    for r in friends(&s, &anna, 3, now).await {
         got.push(
             r.rewards
                 .iter()

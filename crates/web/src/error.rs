@@ -77,6 +77,9 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::NotFound(what) => Self::not_found(what),
             StoreError::Refused(why) => Self::new(StatusCode::CONFLICT, "refused", why),
+            StoreError::Rejected("invalid", why) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", why)
+            }
             StoreError::Rejected(code, why) => Self::new(StatusCode::CONFLICT, code, why),
             other => {
                 tracing::error!(error = ?other, "store error");

@@ -6,8 +6,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use tower::ServiceExt;
+use vouch_core::{ApiScope, Slug};
+use vouch_store::audit::Actor;
+use vouch_store::commands;
 use vouch_store::testing::TestDb;
 use vouch_web::{AppState, WebConfig, router};
 
@@ -207,3 +211,44 @@ fn enc(s: &str) -> String {
 }
 
 pub const PASSWORD: &str = "a long enough password";
+
+/// A new workspace with an API key of these scopes; returns the key.
+pub async fn key(app: &TestApp, name: &str, scopes: &[ApiScope]) -> String {
+    let slug = Slug::from_name(name).unwrap();
+    let (ws, _) =
+        commands::create_workspace(&app.db.store, name, &slug, None, &Actor::cli(), false)
+            .await
+            .unwrap();
+    commands::create_api_key(&app.db.store, ws.id, "k", scopes, &Actor::cli())
+        .await
+        .unwrap()
+        .1
+        .expose()
+        .to_string()
+}
+
+/// Calls the API with a key; the status and the JSON body (null when empty).
+pub async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let r = app
+        .api(
+            method,
+            path,
+            Some(key),
+            body.map(|b| b.to_string()).as_deref(),
+        )
+        .await;
+    let v = if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    };
+    (r.status, v)
+}
+
+pub const RW: &[ApiScope] = &[ApiScope::Read, ApiScope::Write];

@@ -5,27 +5,11 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::TestApp;
+use common::{RW, TestApp, call, key};
 use serde_json::{Value, json};
-use vouch_core::{ApiScope, Slug};
-use vouch_store::audit::Actor;
-use vouch_store::commands;
+use vouch_core::ApiScope;
 
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
-
-async fn key(app: &TestApp, name: &str, scopes: &[ApiScope]) -> String {
-    let slug = Slug::from_name(name).unwrap();
-    let (ws, _) =
-        commands::create_workspace(&app.db.store, name, &slug, None, &Actor::cli(), false)
-            .await
-            .unwrap();
-    commands::create_api_key(&app.db.store, ws.id, "k", scopes, &Actor::cli())
-        .await
-        .unwrap()
-        .1
-        .expose()
-        .to_string()
-}
 
 fn rules() -> Value {
     json!({ "destinations": ["https://shop.example.com/welcome"], "default_destination": "https://shop.example.com/welcome",
@@ -33,31 +17,6 @@ fn rules() -> Value {
             "conversion": { "kind": "first_purchase", "min_amount_minor": 1000 }, "eligibility": "anyone",
             "friend_offer": "10% off" })
 }
-
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let r = app
-        .api(
-            method,
-            path,
-            Some(key),
-            body.map(|b| b.to_string()).as_deref(),
-        )
-        .await;
-    let v = if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    };
-    (r.status, v)
-}
-
-const RW: &[ApiScope] = &[ApiScope::Read, ApiScope::Write];
 
 #[tokio::test]
 async fn from_program_to_credited_referral_through_the_api() {
@@ -219,7 +178,11 @@ async fn from_program_to_credited_referral_through_the_api() {
         Some(json!({ "external_id": "refund-2", "type": "refund", "reverses": "no-such-order" })),
     )
     .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "a refund that overtakes its order is held");
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "a refund that overtakes its order is held"
+    );
 
     // New rules make version 2 and take effect on the redirect at once.
     let mut new_rules = rules();
@@ -453,7 +416,11 @@ async fn no_tracking_read_or_write_crosses_workspaces() {
         Some(json!({ "external_id": "refund-x", "type": "refund", "reverses": "order-9" })),
     )
     .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "B's refund is held in B, not applied to A");
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "B's refund is held in B, not applied to A"
+    );
     let (s, _) = call(
         &app,
         "POST",
@@ -462,7 +429,11 @@ async fn no_tracking_read_or_write_crosses_workspaces() {
         Some(json!({ "external_id": "refund-y", "type": "refund", "reverses": "order-1" })),
     )
     .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "B cannot refund A's order: it waits for B's own order-1");
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "B cannot refund A's order: it waits for B's own order-1"
+    );
     let (_, theirs) = call(&app, "POST", "/api/v1/conversions", &b, Some(json!({ "external_id": "order-1", "amount_minor": 5000, "customer": { "email": "bob@example.com" }, "code": adv["code"] }))).await;
     assert_eq!(
         (theirs["status"].as_str(), theirs["duplicate"].as_bool()),

@@ -1,6 +1,6 @@
 //! The OpenAPI document, assembled from the annotated handlers and served at `/api/openapi.json`.
 
-use super::{tracking, workspace};
+use super::{rewards, tracking, workspace};
 use axum::Json;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -51,7 +51,12 @@ impl Modify for Security {
         tracking::enrol, tracking::list_advocates, tracking::get_advocate, tracking::advocate_qr, tracking::list_clicks,
         tracking::record_conversion, tracking::list_conversions, tracking::get_conversion, tracking::conversion_attribution,
         tracking::list_referrals, tracking::get_referral, tracking::identify, tracking::review_queue, tracking::decide,
-        tracking::reattribute),
+        tracking::reattribute,
+        rewards::list_rewards, rewards::get_reward, rewards::decide_rewards, rewards::customer_entitlements, rewards::reward_preview,
+        rewards::create_campaign, rewards::list_campaigns, rewards::get_campaign, rewards::cancel_campaign,
+        rewards::create_pool, rewards::list_pools, rewards::import_codes, rewards::redeem_code,
+        rewards::preview_payout, rewards::confirm_payout, rewards::list_payouts, rewards::get_payout, rewards::export_payout,
+        rewards::mark_paid, rewards::cancel_payout, rewards::ledger_entries, rewards::ledger_balances),
     components(schemas(ErrorBody, ErrorDetail, workspace::WorkspaceJson, workspace::WorkspacePatch,
         workspace::MemberJson, workspace::MemberList, workspace::AuditEntryJson, workspace::AuditPage)),
     modifiers(&Security),
@@ -61,7 +66,12 @@ impl Modify for Security {
         (name = "advocates", description = "Customers enrolled in a program, with their codes and links"),
         (name = "clicks", description = "Visits through referral links (read only)"),
         (name = "conversions", description = "Purchases, subscriptions and deals, with refunds; attributed with a trace"),
-        (name = "referrals", description = "Advocate → friend, judged and explained")),
+        (name = "referrals", description = "Advocate → friend, judged and explained"),
+        (name = "rewards", description = "Rewards issued once per cause: state and reason, approval, entitlements; rules and tiers live in a program's rules.rewards"),
+        (name = "campaigns", description = "Referral Sprints: windows in the workspace's time zone that change rewards"),
+        (name = "code-pools", description = "Single-use discount codes, imported or generated"),
+        (name = "payouts", description = "Batches of payable cash: preview, confirm, export, paid, cancel"),
+        (name = "ledger", description = "The append-only double-entry ledger (read only)")),
 )]
 pub struct ApiDoc;
 

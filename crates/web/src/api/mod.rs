@@ -3,6 +3,7 @@
 
 mod auth;
 mod docs;
+mod rewards;
 mod tracking;
 mod workspace;
 
@@ -75,6 +76,58 @@ pub fn router() -> Router<AppState> {
             "/review-queue/decisions",
             axum::routing::post(tracking::decide),
         )
+        .route(
+            "/customers/{id}/entitlements",
+            get(rewards::customer_entitlements),
+        )
+        .route("/rewards", get(rewards::list_rewards))
+        .route(
+            "/rewards/decisions",
+            axum::routing::post(rewards::decide_rewards),
+        )
+        .route("/rewards/{id}", get(rewards::get_reward))
+        .route(
+            "/programs/{id}/reward-preview",
+            axum::routing::post(rewards::reward_preview),
+        )
+        .route(
+            "/campaigns",
+            get(rewards::list_campaigns).post(rewards::create_campaign),
+        )
+        .route("/campaigns/{id}", get(rewards::get_campaign))
+        .route(
+            "/campaigns/{id}/cancel",
+            axum::routing::post(rewards::cancel_campaign),
+        )
+        .route(
+            "/code-pools",
+            get(rewards::list_pools).post(rewards::create_pool),
+        )
+        .route(
+            "/code-pools/{id}/codes",
+            axum::routing::post(rewards::import_codes),
+        )
+        .route(
+            "/discount-codes/{code}/redemption",
+            axum::routing::post(rewards::redeem_code),
+        )
+        .route(
+            "/payouts",
+            get(rewards::list_payouts).post(rewards::confirm_payout),
+        )
+        .route("/payouts/preview", get(rewards::preview_payout))
+        .route("/payouts/{id}", get(rewards::get_payout))
+        .route("/payouts/{id}/export", get(rewards::export_payout))
+        .route(
+            "/payouts/{id}/paid",
+            axum::routing::post(rewards::mark_paid),
+        )
+        .route(
+            "/payouts/{id}/cancel",
+            axum::routing::post(rewards::cancel_payout),
+        )
+        .route("/ledger/entries", get(rewards::ledger_entries))
+        .route("/ledger/balances", get(rewards::ledger_balances))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

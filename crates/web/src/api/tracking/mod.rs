@@ -44,7 +44,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    fn limit(&self) -> Result<i64, ApiError> {
+    pub(crate) fn limit(&self) -> Result<i64, ApiError> {
         let l = self.limit.unwrap_or(50);
         if (1..=200).contains(&l) {
             Ok(l)
@@ -52,7 +52,7 @@ impl ListQuery {
             Err(Invalid::new("limit", "use a limit between 1 and 200").into())
         }
     }
-    fn cursor(&self) -> Result<Option<i64>, ApiError> {
+    pub(crate) fn cursor(&self) -> Result<Option<i64>, ApiError> {
         self.cursor
             .as_deref()
             .map(|c| {
@@ -67,7 +67,7 @@ impl ListQuery {
     }
 }
 
-pub(super) fn page<R, T>(
+pub(crate) fn page<R, T>(
     mut rows: Vec<R>,
     limit: i64,
     id: impl Fn(&R) -> i64,
