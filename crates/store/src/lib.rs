@@ -35,8 +35,35 @@ use std::time::Duration;
 pub use sqlx::AnyConnection as Conn;
 pub use vouch_core::Millis;
 
-/// A write transaction: commit it, or drop it and nothing of it happened.
-pub type Tx = Transaction<'static, Any>;
+/// A write transaction: commit it, or drop it and nothing of it happened. On SQLite it also
+/// holds the process's writer gate, so writers queue in order instead of polling SQLite's
+/// busy handler (which sleeps for milliseconds and caps throughput under contention).
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.inner
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -97,6 +124,8 @@ pub(crate) fn conflict_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> Sto
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// One writer at a time on SQLite (another process still waits on the busy timeout).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -150,7 +179,11 @@ impl Store {
             })
             .connect_with(connect)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            writer: Default::default(),
+        })
     }
 
     /// Opens and migrates: what `serve`, `worker` and every command do first.
@@ -173,8 +206,17 @@ impl Store {
     /// so a read-then-write transaction never fails to upgrade under concurrent writers.
     pub async fn write(&self) -> Result<Tx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let gate = self.writer.clone().lock_owned().await;
+                Tx {
+                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _gate: Some(gate),
+                }
+            }
+            Backend::Postgres => Tx {
+                inner: self.pool.begin().await?,
+                _gate: None,
+            },
         })
     }
 

@@ -144,17 +144,27 @@ impl Run {
         match *op {
             Op::Convert(o) => {
                 let (code, at, amount) = (self.anna.code.clone(), self.at(o), self.amounts[o]);
-                s.convert(&format!("order-{o}"), &format!("friend{o}@example.com"), |i| {
-                    i.signals.code = Some(ReferralCode::parse(&code).unwrap());
-                    i.occurred_at = at;
-                    i.amount_minor = amount;
-                })
+                s.convert(
+                    &format!("order-{o}"),
+                    &format!("friend{o}@example.com"),
+                    |i| {
+                        i.signals.code = Some(ReferralCode::parse(&code).unwrap());
+                        i.occurred_at = at;
+                        i.amount_minor = amount;
+                    },
+                )
                 .await;
             }
             Op::Refund(o) => {
-                referrals::reverse_conversion(&s.store, s.ws, &format!("order-{o}"), &format!("refund-{o}"), &Actor::cli())
-                    .await
-                    .unwrap();
+                referrals::reverse_conversion(
+                    &s.store,
+                    s.ws,
+                    &format!("order-{o}"),
+                    &format!("refund-{o}"),
+                    &Actor::cli(),
+                )
+                .await
+                .unwrap();
             }
             Op::Payout => {
                 let key = vouch_core::secret::random_hex::<4>();
@@ -165,13 +175,20 @@ impl Run {
             }
             Op::Settle { paid } => {
                 let mut c = s.store.read().await.unwrap();
-                let last = payouts::list(&mut c, s.ws, i64::MAX, 1).await.unwrap().pop();
+                let last = payouts::list(&mut c, s.ws, i64::MAX, 1)
+                    .await
+                    .unwrap()
+                    .pop();
                 drop(c);
                 if let Some(p) = last.filter(|p| p.status == "confirmed") {
                     if paid {
-                        payouts::mark_paid(&s.store, s.ws, &p.public_id, "REF", &Actor::cli()).await.unwrap();
+                        payouts::mark_paid(&s.store, s.ws, &p.public_id, "REF", &Actor::cli())
+                            .await
+                            .unwrap();
                     } else {
-                        payouts::cancel(&s.store, s.ws, &p.public_id, &Actor::cli()).await.unwrap();
+                        payouts::cancel(&s.store, s.ws, &p.public_id, &Actor::cli())
+                            .await
+                            .unwrap();
                     }
                 }
             }
@@ -181,19 +198,34 @@ impl Run {
     /// Ends every hold (a month later) and returns each order's rewards by rule.
     async fn finish(&self) -> BTreeMap<(String, String), (String, i64)> {
         let s = &self.shop;
-        rewards::release_due(&s.store, s.ws, self.now + 31 * DAY).await.unwrap();
+        rewards::release_due(&s.store, s.ws, self.now + 31 * DAY)
+            .await
+            .unwrap();
         let mut c = s.store.read().await.unwrap();
-        let all: Vec<Reward> = rewards::list(&mut c, s.ws, &Default::default(), i64::MAX, 1000).await.unwrap();
+        let all: Vec<Reward> = rewards::list(&mut c, s.ws, &Default::default(), i64::MAX, 1000)
+            .await
+            .unwrap();
         let mut by_cause = BTreeMap::new();
         for r in all {
             let conv: vouch_store::rows::Conversion =
-                vouch_store::rows::by_id(&mut c, s.ws, r.conversion_id.unwrap()).await.unwrap().unwrap();
+                vouch_store::rows::by_id(&mut c, s.ws, r.conversion_id.unwrap())
+                    .await
+                    .unwrap()
+                    .unwrap();
             let valued = !matches!(r.status.as_str(), "voided" | "clawed_back" | "refused");
             let prev = by_cause.insert(
                 (conv.external_id.clone(), r.rule_key.clone()),
-                (if valued { "valued" } else { "undone" }.to_string(), r.amount_minor),
+                (
+                    if valued { "valued" } else { "undone" }.to_string(),
+                    r.amount_minor,
+                ),
             );
-            assert!(prev.is_none(), "two rewards for {} {}", conv.external_id, r.rule_key);
+            assert!(
+                prev.is_none(),
+                "two rewards for {} {}",
+                conv.external_id,
+                r.rule_key
+            );
         }
         by_cause
     }
@@ -201,20 +233,29 @@ impl Run {
     async fn balance(&self, account: Account, customer: i64) -> i64 {
         let s = &self.shop;
         let mut c = s.store.read().await.unwrap();
-        ledger::balance(&mut c, s.store.backend(), s.ws, account, customer, "EUR").await.unwrap()
+        ledger::balance(&mut c, s.store.backend(), s.ws, account, customer, "EUR")
+            .await
+            .unwrap()
     }
 
     /// The ledger's own checks, and the balances the model predicts.
     async fn check(&self, converted: &[bool], refunded: &[bool]) {
         let s = &self.shop;
         let mut c = s.store.read().await.unwrap();
-        assert_eq!(ledger::audit(&mut c, s.ws).await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            ledger::audit(&mut c, s.ws).await.unwrap(),
+            Vec::<String>::new()
+        );
         drop(c);
         let mut cash = 0;
         let mut credit = 0;
         for o in 0..ORDERS {
             if converted[o] && !refunded[o] {
-                cash += if matches!(self.times[o], When::InSprint) { 2000 } else { 1000 };
+                cash += if matches!(self.times[o], When::InSprint) {
+                    2000
+                } else {
+                    1000
+                };
                 credit += (self.amounts[o] * 1000 + 5000) / 10_000;
             }
         }
@@ -224,8 +265,15 @@ impl Run {
             + self.balance(Account::PaidOut, 0).await
             - self.balance(Account::ClawbackReceivable, a).await;
         assert_eq!(advocate_net, cash, "the advocate's cash matches the model");
-        assert!(self.balance(Account::AdvocatePayable, a).await >= 0, "payable never goes negative");
-        assert_eq!(self.balance(Account::ProgramExpense, 0).await, cash + credit, "the program's cost matches the model");
+        assert!(
+            self.balance(Account::AdvocatePayable, a).await >= 0,
+            "payable never goes negative"
+        );
+        assert_eq!(
+            self.balance(Account::ProgramExpense, 0).await,
+            cash + credit,
+            "the program's cost matches the model"
+        );
     }
 }
 
