@@ -37,6 +37,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_rewards.sql"),
         postgres: include_str!("../migrations/postgres/0004_rewards.sql"),
     },
+    Migration {
+        version: 5,
+        name: "ingest_indexes",
+        sqlite: include_str!("../migrations/sqlite/0005_ingest_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0005_ingest_indexes.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -51,6 +51,9 @@ async fn seed(db: &str, rewards: bool) -> (String, Vec<String>) {
     .unwrap();
     let mut rules = ProgramRules::starter("https://shop.example.com/welcome");
     rules.conversion.kind = vouch_core::program::ConversionKind::EveryPurchase;
+    // One client sends every delivery: the velocity limits would (rightly) flag it.
+    rules.fraud.max_referrals_per_advocate_per_day = 1_000_000;
+    rules.fraud.max_referrals_per_ip_per_hour = 1_000_000;
     if rewards {
         rules.rewards = serde_json::from_value(serde_json::json!({ "hold_days": 0, "refund_window_days": 0, "rules": [
             { "key": "advocate", "beneficiary": "advocate", "trigger": { "on": "conversion" },
