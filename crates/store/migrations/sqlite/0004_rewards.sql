@@ -3,7 +3,7 @@
 CREATE TABLE rewards (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
-    public_id TEXT NOT NULL UNIQUE,
+    public_id TEXT NOT NULL,
     cause_key TEXT NOT NULL,
     program_id INTEGER NOT NULL REFERENCES programs (id),
     program_version INTEGER NOT NULL,
@@ -33,9 +33,10 @@ CREATE TABLE rewards (
     approved_at INTEGER,
     fulfilled_at INTEGER,
     ended_at INTEGER,
-    updated_at INTEGER NOT NULL,
-    UNIQUE (workspace_id, cause_key)
+    updated_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX rewards_public_id ON rewards (public_id);
+CREATE UNIQUE INDEX rewards_cause_key ON rewards (workspace_id, cause_key);
 CREATE INDEX rewards_by_status ON rewards (workspace_id, status, hold_until);
 CREATE INDEX rewards_by_customer ON rewards (workspace_id, customer_id, id);
 CREATE INDEX rewards_by_referral ON rewards (workspace_id, referral_id);
@@ -47,16 +48,17 @@ CREATE INDEX rewards_by_program ON rewards (workspace_id, program_id, status);
 CREATE TABLE ledger_transactions (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
-    public_id TEXT NOT NULL UNIQUE,
+    public_id TEXT NOT NULL,
     cause_key TEXT NOT NULL,
     currency TEXT NOT NULL,
     kind TEXT NOT NULL,
     reward_id INTEGER REFERENCES rewards (id),
     payout_id INTEGER,
     memo TEXT NOT NULL,
-    posted_at INTEGER NOT NULL,
-    UNIQUE (workspace_id, cause_key)
+    posted_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX ledger_transactions_public_id ON ledger_transactions (public_id);
+CREATE UNIQUE INDEX ledger_transactions_cause_key ON ledger_transactions (workspace_id, cause_key);
 CREATE TABLE ledger_entries (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
@@ -93,16 +95,17 @@ CREATE TABLE ledger_balances (
 CREATE TABLE code_pools (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
-    public_id TEXT NOT NULL UNIQUE,
+    public_id TEXT NOT NULL,
     key TEXT NOT NULL,
     name TEXT NOT NULL,
     pattern TEXT,
     low_stock_threshold INTEGER NOT NULL,
     low_stock_alerted INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    UNIQUE (workspace_id, key)
+    updated_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX code_pools_public_id ON code_pools (public_id);
+CREATE UNIQUE INDEX code_pools_key ON code_pools (workspace_id, key);
 CREATE TABLE pool_codes (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
@@ -111,16 +114,16 @@ CREATE TABLE pool_codes (
     reward_id INTEGER REFERENCES rewards (id),
     assigned_at INTEGER,
     redeemed_at INTEGER,
-    created_at INTEGER NOT NULL,
-    UNIQUE (pool_id, code)
+    created_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX pool_codes_pool_id_code ON pool_codes (pool_id, code);
 CREATE INDEX pool_codes_free ON pool_codes (pool_id, reward_id, id);
 
 -- Premium features unlocked by rewards, read by the business's own system.
 CREATE TABLE entitlements (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
-    public_id TEXT NOT NULL UNIQUE,
+    public_id TEXT NOT NULL,
     customer_id INTEGER NOT NULL REFERENCES customers (id),
     feature TEXT NOT NULL,
     reward_id INTEGER NOT NULL REFERENCES rewards (id),
@@ -129,13 +132,14 @@ CREATE TABLE entitlements (
     revoked_at INTEGER,
     created_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX entitlements_public_id ON entitlements (public_id);
 CREATE INDEX entitlements_by_customer ON entitlements (workspace_id, customer_id);
 
 -- Referral Sprints.
 CREATE TABLE campaigns (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
-    public_id TEXT NOT NULL UNIQUE,
+    public_id TEXT NOT NULL,
     name TEXT NOT NULL,
     headline TEXT NOT NULL,
     program_ids TEXT NOT NULL,
@@ -152,13 +156,14 @@ CREATE TABLE campaigns (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX campaigns_public_id ON campaigns (public_id);
 CREATE INDEX campaigns_by_end ON campaigns (workspace_id, ends_at);
 
 -- Payout batches of payable cash.
 CREATE TABLE payouts (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
-    public_id TEXT NOT NULL UNIQUE,
+    public_id TEXT NOT NULL,
     batch_key TEXT NOT NULL,
     currency TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -170,17 +175,18 @@ CREATE TABLE payouts (
     created_at INTEGER NOT NULL,
     paid_at INTEGER,
     cancelled_at INTEGER,
-    updated_at INTEGER NOT NULL,
-    UNIQUE (workspace_id, batch_key)
+    updated_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX payouts_public_id ON payouts (public_id);
+CREATE UNIQUE INDEX payouts_batch_key ON payouts (workspace_id, batch_key);
 CREATE TABLE payout_items (
     id INTEGER PRIMARY KEY,
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id),
     payout_id INTEGER NOT NULL REFERENCES payouts (id),
     customer_id INTEGER NOT NULL REFERENCES customers (id),
-    amount_minor INTEGER NOT NULL,
-    UNIQUE (payout_id, customer_id)
+    amount_minor INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX payout_items_payout_id_customer_id ON payout_items (payout_id, customer_id);
 
 -- A refund that arrived before its conversion: applied when the conversion comes, so the
 -- outcome does not depend on the order deliveries arrive in.
@@ -200,6 +206,6 @@ CREATE TABLE notices (
     subject TEXT NOT NULL,
     message TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    dismissed_at INTEGER,
-    UNIQUE (workspace_id, kind, subject)
+    dismissed_at INTEGER
 );
+CREATE UNIQUE INDEX notices_kind_subject ON notices (workspace_id, kind, subject);
