@@ -249,6 +249,19 @@ pub async fn list(
     Ok(rows::fetch_all(c, q).await?)
 }
 
+/// Where a campaign stands at `now`: `scheduled`, `running`, `ended` or `cancelled`.
+pub fn status(row: &CampaignRow, now: Millis) -> &'static str {
+    if row.cancelled_at.is_some() {
+        "cancelled"
+    } else if now < row.starts_at {
+        "scheduled"
+    } else if now < row.ends_at {
+        "running"
+    } else {
+        "ended"
+    }
+}
+
 pub fn program_ids(row: &CampaignRow) -> Vec<i64> {
     serde_json::from_str(&row.program_ids).unwrap_or_default()
 }

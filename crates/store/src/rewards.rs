@@ -1001,3 +1001,29 @@ pub async fn entitlements(
     .bind(now);
     Ok(rows::fetch_all(c, q).await?)
 }
+
+/// What a program's current rules grant an advocate at their `count`-th qualified referral at
+/// `at` (campaigns in force then included), for a purchase of `amount_minor`. Changes nothing.
+pub async fn preview(
+    c: &mut Conn,
+    workspace_id: i64,
+    program: &crate::rows::Program,
+    count: i64,
+    at: Millis,
+    amount_minor: i64,
+) -> Result<Vec<Decision>> {
+    let rules = programs::rules_of(&program.rules)?.rewards;
+    let in_force = campaigns::in_force(c, workspace_id, program.id, at).await?;
+    let none = |_: &str| -> Option<String> { None };
+    let occasion = Occasion {
+        kind: OccasionKind::Qualified,
+        program_id: program.id,
+        at,
+        amount_minor,
+        nth_conversion: 1,
+        first_conversion_at: Some(at),
+        advocate_qualified: count,
+        advocate_attribute: &none,
+    };
+    Ok(decide(&rules, &occasion, &in_force))
+}

@@ -187,6 +187,17 @@ impl Driver {
     }
 }
 
+/// Sets up a fresh Vouch as Anna's Bakery, signed in as its owner.
+async fn set_up(b: &Driver, base: &str) {
+    b.go(&format!("{base}/")).await;
+    b.fill("#workspace_name", "Anna's Bakery").await;
+    b.fill("#email", "anna@example.com").await;
+    b.fill("#password", "a long enough password").await;
+    b.fill("#password_confirm", "a long enough password").await;
+    b.click("#create-workspace").await;
+    b.wait_for_url(&format!("{base}/admin")).await;
+}
+
 fn decode_base64(s: &str) -> Vec<u8> {
     let val = |c: u8| match c {
         b'A'..=b'Z' => c - b'A',
@@ -270,13 +281,7 @@ async fn browser_program_advocate_qr_and_link() {
     let vouch = Server::start(dir.path(), &[]);
     let base = format!("http://{}", vouch.bind);
     let b = Driver::start().await;
-    b.go(&format!("{base}/")).await;
-    b.fill("#workspace_name", "Anna's Bakery").await;
-    b.fill("#email", "anna@example.com").await;
-    b.fill("#password", "a long enough password").await;
-    b.fill("#password_confirm", "a long enough password").await;
-    b.click("#create-workspace").await;
-    b.wait_for_url(&format!("{base}/admin")).await;
+    set_up(&b, &base).await;
 
     // A program whose landing page is this server's own health check, so the browser can follow.
     b.go(&format!("{base}/admin/programs")).await;
@@ -324,5 +329,75 @@ async fn browser_program_advocate_qr_and_link() {
             && landed.contains("utm_source=print"),
         "{landed}"
     );
+    b.quit().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver: run with --ignored browser_"]
+async fn browser_reward_rules_approval_queue_and_a_sprint() {
+    let dir = TempDir::new();
+    let vouch = Server::start(dir.path(), &[]);
+    let base = format!("http://{}", vouch.bind);
+    let b = Driver::start().await;
+    set_up(&b, &base).await;
+    b.go(&format!("{base}/admin/programs")).await;
+    b.fill("#name", "Friends").await;
+    b.fill("#destination", "https://shop.example.com/").await;
+    b.click("#save-program").await;
+    b.wait_for_text("Saved.").await;
+    b.go(&format!("{base}/admin/advocates")).await;
+    b.fill("#email", "carla@example.com").await;
+    b.fill("#vanity", "CARLA10").await;
+    b.click("#enrol").await;
+    b.wait_for_text("Advocate enrolled.").await;
+
+    // Reward rules typed into the editor: €20 cash, approved by hand.
+    b.go(&format!("{base}/admin/programs")).await;
+    b.click("a[href^='/admin/programs/'][href$='/rewards']")
+        .await;
+    b.wait_for_text("Reward rules (JSON)").await;
+    b.fill("#rewards-json", r#"{"auto_approve": false, "rules": [{"key": "advocate", "beneficiary": "advocate",
+        "trigger": {"on": "qualified_referral"}, "grants": [{"type": "cash", "amount": {"type": "fixed", "minor": 2000}}]}]}"#).await;
+    b.click("#save-rules").await;
+    b.wait_for_text("Saved.").await;
+    b.fill("#referrals", "3").await;
+    b.click("#preview").await;
+    let page = b.wait_for_text("An advocate with 3 referrals").await;
+    assert!(page.contains("cash 20.00 EUR"), "{page}");
+
+    // A purchase arrives through the API with a key made in the admin.
+    b.go(&format!("{base}/admin/api-keys")).await;
+    b.fill("#name", "shop").await;
+    b.click("input[name='write']").await;
+    b.click("#create-key").await;
+    b.wait_for_text("new-key").await;
+    let key = b.text("#new-key").await;
+    let http = reqwest::Client::new();
+    let at = vouch_core::clock::rfc3339(vouch_core::clock::now_ms() - 40 * 86_400_000);
+    let r = http
+        .post(format!("{base}/api/v1/conversions"))
+        .bearer_auth(&key)
+        .json(&json!({ "external_id": "o-1", "amount_minor": 5000, "customer": { "email": "bob@example.com" }, "code": "CARLA10", "occurred_at": at }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // The approval queue: tick it, approve it.
+    b.go(&format!("{base}/admin/rewards?queue=1")).await;
+    b.wait_for_text("cash 20.00 EUR").await;
+    b.click("input[name='reward']").await;
+    b.fill("#reason", "order checked").await;
+    b.click("#approve").await;
+    b.wait_for_text("Decisions saved.").await;
+    assert!(b.text("#rewards .status").await.contains("approved"));
+
+    // A Referral Sprint in the workspace's time zone.
+    b.go(&format!("{base}/admin/campaigns")).await;
+    b.fill("#campaign-name", "December sprint").await;
+    b.script("document.querySelector('#starts_at').value = '2030-12-04T18:00'; document.querySelector('#ends_at').value = '2030-12-11T18:00'; return 1").await;
+    b.click("#create-campaign").await;
+    let page = b.wait_for_text("Double rewards until").await;
+    assert!(page.contains("scheduled"), "{page}");
     b.quit().await;
 }

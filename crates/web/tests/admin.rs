@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Browser, PASSWORD, TestApp};
+use common::{Browser, PASSWORD, TestApp, member};
 use vouch_core::{Email, Role};
 use vouch_store::audit::Actor;
 use vouch_store::{accounts, commands};
@@ -259,29 +259,6 @@ async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
         StatusCode::OK,
         "still signed in"
     );
-}
-
-async fn member<'a>(app: &'a TestApp, email: &str, role: Role) -> Browser<'a> {
-    let mut c = app.db.store.read().await.unwrap();
-    let ws = vouch_store::workspaces::by_slug(&mut c, "shop")
-        .await
-        .unwrap()
-        .unwrap();
-    drop(c);
-    let hash = vouch_core::password::hash(PASSWORD);
-    commands::add_member(
-        &app.db.store,
-        ws.id,
-        &Email::parse(email).unwrap(),
-        role,
-        Some(&hash),
-        &Actor::cli(),
-    )
-    .await
-    .unwrap();
-    let mut b = Browser::new(app);
-    assert_eq!(b.sign_in(email, PASSWORD).await.location(), "/admin");
-    b
 }
 
 #[tokio::test]

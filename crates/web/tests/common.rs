@@ -252,3 +252,27 @@ pub async fn call(
 }
 
 pub const RW: &[ApiScope] = &[ApiScope::Read, ApiScope::Write];
+
+/// A member of the "shop" workspace with this role, signed in.
+pub async fn member<'a>(app: &'a TestApp, email: &str, role: vouch_core::Role) -> Browser<'a> {
+    let mut c = app.db.store.read().await.unwrap();
+    let ws = vouch_store::workspaces::by_slug(&mut c, "shop")
+        .await
+        .unwrap()
+        .unwrap();
+    drop(c);
+    let hash = vouch_core::password::hash(PASSWORD);
+    commands::add_member(
+        &app.db.store,
+        ws.id,
+        &vouch_core::Email::parse(email).unwrap(),
+        role,
+        Some(&hash),
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::new(app);
+    assert_eq!(b.sign_in(email, PASSWORD).await.location(), "/admin");
+    b
+}

@@ -3,6 +3,7 @@
 
 mod access;
 mod entry;
+mod rewards;
 mod session;
 pub(crate) mod tracking;
 mod views;
@@ -65,6 +66,35 @@ pub fn router() -> Router<AppState> {
             post(tracking::reattribute),
         )
         .route("/admin/review/decisions", post(tracking::decide))
+        .route("/admin/rewards", get(rewards::rewards_page))
+        .route("/admin/rewards/decisions", post(rewards::decide))
+        .route(
+            "/admin/programs/{id}/rewards",
+            get(rewards::rules_page).post(rewards::save_rules),
+        )
+        .route(
+            "/admin/code-pools",
+            get(rewards::pools_page).post(rewards::create_pool),
+        )
+        .route("/admin/code-pools/{id}/codes", post(rewards::import_codes))
+        .route(
+            "/admin/payouts",
+            get(rewards::payouts_page).post(rewards::confirm_payout),
+        )
+        .route("/admin/payouts/{id}", post(rewards::settle_payout))
+        .route("/admin/payouts/{id}/export", get(rewards::export_payout))
+        .route(
+            "/admin/campaigns",
+            get(rewards::campaigns_page).post(rewards::create_campaign),
+        )
+        .route(
+            "/admin/campaigns/{id}/cancel",
+            post(rewards::cancel_campaign),
+        )
+        .route(
+            "/admin/advocates/{id}/ledger",
+            get(rewards::advocate_ledger),
+        )
         .route("/static/app.css", get(stylesheet))
 }
 

@@ -636,23 +636,11 @@ pub async fn decide(
     s: Signed,
     body: String,
 ) -> Result<Response, AdminError> {
-    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let get = |k: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let form = super::views::BulkForm::parse(&body);
+    let get = |k: &str| form.get(k);
     s.check_csrf(&get("csrf"))?;
     s.require_write()?;
-    let ids: Vec<String> = fields
-        .iter()
-        .filter(|(n, _)| n == "referral")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let ids = form.all("referral");
     let decision = match get("decision").as_str() {
         "approve" => referrals::Decision::Approve,
         "reject" => referrals::Decision::Reject,

@@ -69,6 +69,9 @@ pub fn notice(code: Option<&str>) -> &'static str {
         Some("switched") => "Switched workspace.",
         Some("enrolled") => "Advocate enrolled.",
         Some("reviewed") => "Decisions saved.",
+        Some("decided") => "Decisions saved.",
+        Some("imported") => "Codes imported; rewards waiting for codes have them now.",
+        Some("confirmed") => "Payout batch confirmed: download its CSV, pay it, then mark it paid.",
         _ => "",
     }
 }
@@ -110,6 +113,8 @@ pub struct DashboardPage {
     pub active_keys: usize,
     pub jobs: Vec<(String, i64)>,
     pub recent: Vec<AuditRow>,
+    /// What the admin must be told: a code pool running dry, a cap reached.
+    pub notices: Vec<String>,
 }
 
 pub struct AuditRow {
@@ -205,4 +210,33 @@ pub struct ApiKeysPage {
     /// The secret of a key just created: shown on this one response, never again.
     pub created_secret: String,
     pub created_name: String,
+}
+
+/// A form with repeated fields (ticked rows of a bulk decision), read from its raw body.
+pub struct BulkForm(Vec<(String, String)>);
+
+impl BulkForm {
+    pub fn parse(body: &str) -> Self {
+        Self(
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+    /// The first value of `name`, or empty.
+    pub fn get(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+    /// Every value of `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
 }

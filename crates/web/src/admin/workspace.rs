@@ -33,6 +33,11 @@ pub async fn dashboard(
         .into_iter()
         .map(AuditRow::from)
         .collect();
+    let notices = vouch_store::notices::open(&mut c, s.workspace.id)
+        .await?
+        .into_iter()
+        .map(|n| n.message)
+        .collect();
     drop(c);
     let jobs = state.store.job_counts().await?;
     Ok(page(DashboardPage {
@@ -41,6 +46,7 @@ pub async fn dashboard(
         active_keys,
         jobs,
         recent,
+        notices,
     }))
 }
 

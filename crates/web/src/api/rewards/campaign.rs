@@ -29,16 +29,7 @@ pub struct CampaignJson {
 }
 
 pub(crate) fn campaign_json(r: CampaignRow) -> CampaignJson {
-    let now = now_ms();
-    let status = if r.cancelled_at.is_some() {
-        "cancelled"
-    } else if now < r.starts_at {
-        "scheduled"
-    } else if now < r.ends_at {
-        "running"
-    } else {
-        "ended"
-    };
+    let status = campaigns::status(&r, now_ms());
     CampaignJson {
         headline: campaigns::headline(&r),
         programs: campaigns::program_ids(&r),

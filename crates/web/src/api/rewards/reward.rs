@@ -256,7 +256,7 @@ pub async fn reward_preview(
     let program = programs::by_public_id(&mut c, auth.workspace_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("program"))?;
-    let decisions = preview(
+    let decisions = rewards::preview(
         &mut c,
         auth.workspace_id,
         &program,
@@ -266,29 +266,4 @@ pub async fn reward_preview(
     )
     .await?;
     Ok(Json(json!({ "decisions": decisions })))
-}
-
-/// The decisions the program's current rules give an advocate at their `count`-th referral.
-pub(crate) async fn preview(
-    c: &mut vouch_store::Conn,
-    workspace_id: i64,
-    program: &vouch_store::rows::Program,
-    count: i64,
-    at: i64,
-    amount_minor: i64,
-) -> Result<Vec<vouch_core::reward::Decision>, ApiError> {
-    let rules = programs::rules_of(&program.rules)?.rewards;
-    let in_force = vouch_store::campaigns::in_force(c, workspace_id, program.id, at).await?;
-    let none = |_: &str| -> Option<String> { None };
-    let occasion = vouch_core::reward::Occasion {
-        kind: vouch_core::reward::OccasionKind::Qualified,
-        program_id: program.id,
-        at,
-        amount_minor,
-        nth_conversion: 1,
-        first_conversion_at: Some(at),
-        advocate_qualified: count,
-        advocate_attribute: &none,
-    };
-    Ok(vouch_core::reward::decide(&rules, &occasion, &in_force))
 }
