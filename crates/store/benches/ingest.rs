@@ -2,6 +2,9 @@
 //! attribution, two rewards approved and posted to the ledger, and its outbox events takes on
 //! SQLite, one after the other, against the same without reward rules.
 //!
+//! Also prints the floor every statement pays: a `SELECT 1` round trip through sqlx's
+//! SQLite worker thread.
+//!
 //! `cargo bench -p vouch-store --bench ingest`
 
 use std::time::Instant;
@@ -87,9 +90,29 @@ async fn run(rewards: bool) -> f64 {
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
+    println!("SELECT 1 round trip: {:.1} µs", rt.block_on(round_trip()));
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "SELECT 1 round trip (current-thread runtime): {:.1} µs",
+        single.block_on(round_trip())
+    );
     let with = rt.block_on(run(true));
     let without = rt.block_on(run(false));
     println!(
         "store ingest, {N} conversions one after the other: with rewards {with:.0}/s, without reward rules {without:.0}/s"
     );
+}
+
+/// The floor under every statement: one `SELECT 1` through the pool's connection, in µs.
+async fn round_trip() -> f64 {
+    let db = TestDb::sqlite().await;
+    let mut c = db.store.read().await.unwrap();
+    let t = Instant::now();
+    for _ in 0..20_000 {
+        sqlx::query("SELECT 1").execute(&mut *c).await.unwrap();
+    }
+    t.elapsed().as_secs_f64() * 1e6 / 20_000.0
 }

@@ -23,6 +23,7 @@ vouch_store::both_backends!(
     refunds_void_during_the_hold_and_claw_back_after,
     duplicate_deliveries_make_one_reward_and_one_posting,
     a_sprint_doubles_only_inside_its_window,
+    a_sprint_announces_its_start_and_end,
     a_code_pool_running_dry_makes_rewards_wait,
     caps_refuse_with_limit_reached,
     tiers_milestones_and_entitlements,
@@ -848,4 +849,65 @@ async fn the_ledger_refuses_edits(store: Store) {
     );
     drop(c);
     sound(&s.store, s.ws).await;
+}
+
+async fn a_sprint_announces_its_start_and_end(store: Store) {
+    let s = shop(store, "Edges", double_sided()).await;
+    let now = now_ms();
+    let new = |name: &str| NewCampaign {
+        name: name.into(),
+        headline: "Double rewards".into(),
+        program_public_ids: vec![s.program.public_id.clone()],
+        starts_at: now + 1000,
+        ends_at: now + 2000,
+        time_zone: "UTC".into(),
+        effect: Effect::Multiplier { bps: 20_000 },
+        stackable: false,
+        sides: Sides::Advocate,
+        audience: Audience::All,
+        budget_minor: None,
+    };
+    let kept = campaigns::schedule(&s.store, s.ws, &new("Kept"), &Actor::cli())
+        .await
+        .unwrap();
+    let dropped = campaigns::schedule(&s.store, s.ws, &new("Dropped"), &Actor::cli())
+        .await
+        .unwrap();
+    campaigns::cancel_by(&s.store, s.ws, &dropped.public_id, &Actor::cli())
+        .await
+        .unwrap();
+    // What the worker does at each edge's instant, run by hand (twice: a replay adds nothing
+    // the job queue would not already have deduplicated, and a cancelled campaign stays quiet).
+    for row in [&kept, &dropped] {
+        for (edge, at) in [("started", row.starts_at), ("ended", row.ends_at)] {
+            let job = campaigns::CampaignEdge {
+                workspace_id: s.ws,
+                campaign_id: row.id,
+                edge: edge.into(),
+                at,
+            };
+            campaigns::run_edge(&s.store, &job).await.unwrap();
+        }
+    }
+    // An edge job from before the campaign moved is ignored.
+    let stale = campaigns::CampaignEdge {
+        workspace_id: s.ws,
+        campaign_id: kept.id,
+        edge: "started".into(),
+        at: kept.starts_at - 1,
+    };
+    campaigns::run_edge(&s.store, &stale).await.unwrap();
+    let mut c = s.store.read().await.unwrap();
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM events WHERE workspace_id = $1 AND kind LIKE 'campaign.%' AND kind <> 'campaign.scheduled' ORDER BY id",
+    )
+    .bind(s.ws)
+    .fetch_all(&mut *c)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        ["campaign.started", "campaign.ended"],
+        "only the kept campaign's edges"
+    );
 }
