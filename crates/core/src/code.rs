@@ -62,6 +62,28 @@ impl std::fmt::Display for ReferralCode {
     }
 }
 
+/// Whether a vanity code is fit to print on a business's flyers: no profanity, slurs or sexual
+/// words, however spelled (repeated letters, digits for letters, spacing), judged by the
+/// maintained `rustrict` word lists.
+pub fn decent(code: &ReferralCode) -> Result<(), Invalid> {
+    use rustrict::{CensorStr, Type};
+    // The number people add to their name ("ANNA10") is left out: read as letters (1 as l,
+    // 0 as o), it spells words that are not there. Digits inside a word ("SH1T") still count.
+    let words = code
+        .as_str()
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+        .replace('-', " ")
+        .to_lowercase();
+    // Mild matches are left alone: a code is a name and a number far more often than an insult.
+    if words.is((Type::PROFANE | Type::OFFENSIVE | Type::SEXUAL) & Type::MODERATE_OR_HIGHER) {
+        return Err(Invalid::new(
+            "vanity",
+            "this code reads as offensive; choose another (your name and a number work well)",
+        ));
+    }
+    Ok(())
+}
+
 /// A discount-code pattern: `#` is a random digit, `?` a random letter (both from the
 /// unambiguous alphabet), anything else is kept, e.g. `THANKS-????-####`.
 pub fn check_pattern(pattern: &str) -> Result<(), Invalid> {
@@ -111,6 +133,16 @@ pub fn fill_pattern(pattern: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vanity_codes_must_be_decent() {
+        for ok in ["ANNA10", "CARLA-2026", "SCUNTHORPE", "BASS4", "GRAPE7"] {
+            assert!(decent(&ReferralCode::parse(ok).unwrap()).is_ok(), "{ok}");
+        }
+        for bad in ["FUCK10", "SH1T", "FUUUCK", "BITCH-99"] {
+            assert!(decent(&ReferralCode::parse(bad).unwrap()).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn discount_patterns() {

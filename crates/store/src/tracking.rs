@@ -168,6 +168,8 @@ async fn check_vanity(
     customer_id: i64,
 ) -> Result<()> {
     use sqlx::Row;
+    vouch_core::code::decent(code)
+        .map_err(|e| StoreError::Rejected("vanity_inappropriate", e.message))?;
     let letters: String = code
         .as_str()
         .chars()

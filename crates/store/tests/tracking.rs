@@ -664,5 +664,15 @@ async fn enrolment_follows_eligibility_and_vanity_rules(store: Store) {
         ),
         "{err:?}"
     );
+    let err = enrol("anna@example.com", Some("SH1TSHOP"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            vouch_store::StoreError::Rejected("vanity_inappropriate", _)
+        ),
+        "{err:?}"
+    );
     assert!(enrol("anna@example.com", Some("ANNA10")).await.is_ok());
 }
