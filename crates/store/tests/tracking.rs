@@ -265,7 +265,7 @@ async fn fifty_duplicate_deliveries_make_one_conversion(store: Store) {
             .len(),
         1
     );
-    let refs = referrals::list_referrals(&mut c, s.ws, None, None, i64::MAX, 100)
+    let refs = referrals::list_referrals(&mut c, s.ws, &Default::default(), i64::MAX, 100)
         .await
         .unwrap();
     assert_eq!((refs.len(), refs[0].conversions), (1, 1));

@@ -151,6 +151,18 @@ async fn a_business_runs_its_program_from_the_admin() {
             .body
             .contains("bob@example.com")
     );
+    // Filters by program, advocate and day narrow the list; a bad day says what to type.
+    let today = vouch_core::clock::rfc3339(vouch_core::clock::now_ms())[..10].to_string();
+    let mine = b
+        .get(&format!(
+            "/admin/referrals?program={pid}&advocate={aid}&from={today}&until={today}"
+        ))
+        .await;
+    assert!(mine.body.contains("bob@example.com"), "{}", mine.body);
+    let before = b.get("/admin/referrals?until=2020-01-01").await;
+    assert!(before.body.contains("No referral yet"));
+    let bad = b.get("/admin/referrals?from=yesterday").await;
+    assert!(bad.body.contains("is not a day: use the form 2026-12-04"));
 
     // Give Bob's referral to Carl by hand; a reason is required and lands in the audit log.
     let carl_at = advocates.body.find("carl@example.com").unwrap();

@@ -47,22 +47,37 @@ pub async fn referral_by_public_id(
     Ok(rows::by_public_id(c, workspace_id, public_id).await?)
 }
 
-/// Referrals of a workspace, newest first, optionally of one status or one advocate.
+/// Which referrals a list shows; every field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct ReferralFilter {
+    pub status: Option<String>,
+    pub advocate_id: Option<i64>,
+    pub program_id: Option<i64>,
+    /// Created at or after this instant.
+    pub from: Option<Millis>,
+    /// Created before this instant.
+    pub until: Option<Millis>,
+}
+
+/// Referrals of a workspace, newest first.
 pub async fn list_referrals(
     c: &mut Conn,
     workspace_id: i64,
-    status: Option<&str>,
-    advocate_id: Option<i64>,
+    f: &ReferralFilter,
     before: i64,
     limit: i64,
 ) -> Result<Vec<Referral>> {
     let q = rows::select::<Referral>(
-        "WHERE workspace_id = $1 AND ($2 = '' OR status = $2) AND ($3 = 0 OR advocate_id = $3) AND id < $4
-         ORDER BY id DESC LIMIT $5",
+        "WHERE workspace_id = $1 AND ($2 = '' OR status = $2) AND ($3 = 0 OR advocate_id = $3)
+           AND ($4 = 0 OR program_id = $4) AND created_at >= $5 AND created_at < $6 AND id < $7
+         ORDER BY id DESC LIMIT $8",
     )
     .bind(workspace_id)
-    .bind(status.unwrap_or("").to_string())
-    .bind(advocate_id.unwrap_or(0))
+    .bind(f.status.clone().unwrap_or_default())
+    .bind(f.advocate_id.unwrap_or(0))
+    .bind(f.program_id.unwrap_or(0))
+    .bind(f.from.unwrap_or(i64::MIN))
+    .bind(f.until.unwrap_or(i64::MAX))
     .bind(before)
     .bind(limit);
     Ok(rows::fetch_all(c, q).await?)

@@ -530,8 +530,17 @@ pub async fn advocate_profile(
         })
         .collect();
     let mut refs = Vec::new();
-    for r in
-        referrals::list_referrals(&mut c, s.workspace.id, None, Some(a.id), i64::MAX, 200).await?
+    for r in referrals::list_referrals(
+        &mut c,
+        s.workspace.id,
+        &referrals::ReferralFilter {
+            advocate_id: Some(a.id),
+            ..Default::default()
+        },
+        i64::MAX,
+        200,
+    )
+    .await?
     {
         refs.push(referral_row(&mut c, &r).await?);
     }
@@ -560,11 +569,23 @@ pub struct ReferralsPage {
     pub referrals: Vec<ReferralRow>,
     pub review: bool,
     pub statuses: Vec<(&'static str, bool)>,
+    /// (id, name, selected)
+    pub programs: Vec<(String, String, bool)>,
+    pub advocates: Vec<(String, String, bool)>,
+    pub from: String,
+    pub until: String,
+    pub filter_error: String,
 }
 
 #[derive(Deserialize, Default)]
 pub struct Filter {
     status: Option<String>,
+    program: Option<String>,
+    advocate: Option<String>,
+    /// A day (YYYY-MM-DD, UTC), inclusive.
+    from: Option<String>,
+    /// A day (YYYY-MM-DD, UTC), inclusive.
+    until: Option<String>,
     done: Option<String>,
 }
 
@@ -578,36 +599,87 @@ const STATUSES: [&str; 7] = [
     "",
 ];
 
+/// The first instant of a UTC day typed as `YYYY-MM-DD`.
+fn day_start(text: &str) -> Option<i64> {
+    vouch_core::clock::parse_rfc3339(&format!("{}T00:00:00Z", text.trim()))
+}
+
 pub async fn referrals_page(
     State(state): State<AppState>,
     s: Signed,
     Query(f): Query<Filter>,
 ) -> Result<Response, AdminError> {
-    let status = f.status.unwrap_or_default();
+    let status = f.status.clone().unwrap_or_default();
     let status = if STATUSES.contains(&status.as_str()) {
         status
     } else {
         String::new()
     };
     let mut c = state.store.read().await?;
+    let all_programs = programs::list(&mut c, s.workspace.id, 0, 200).await?;
+    let all_advocates = advocates::list(&mut c, s.workspace.id, None, 0, 500).await?;
+    let program = f
+        .program
+        .as_deref()
+        .and_then(|p| all_programs.iter().find(|x| x.public_id == p));
+    let advocate = f
+        .advocate
+        .as_deref()
+        .and_then(|a| all_advocates.iter().find(|x| x.public_id == a));
+    let from_text = f.from.clone().unwrap_or_default();
+    let until_text = f.until.clone().unwrap_or_default();
+    let mut filter_error = String::new();
+    let mut bound = |text: &str, next_day: bool| {
+        if text.trim().is_empty() {
+            return None;
+        }
+        match day_start(text) {
+            Some(t) => Some(if next_day { t + 86_400_000 } else { t }),
+            None => {
+                filter_error = format!("{text} is not a day: use the form 2026-12-04");
+                None
+            }
+        }
+    };
+    let filter = referrals::ReferralFilter {
+        status: Some(status.clone()).filter(|s| !s.is_empty()),
+        advocate_id: advocate.map(|a| a.id),
+        program_id: program.map(|p| p.id),
+        from: bound(&from_text, false),
+        until: bound(&until_text, true),
+    };
     let mut rows = Vec::new();
-    for r in referrals::list_referrals(
-        &mut c,
-        s.workspace.id,
-        Some(&status).filter(|s| !s.is_empty()).map(|s| s.as_str()),
-        None,
-        i64::MAX,
-        200,
-    )
-    .await?
-    {
+    for r in referrals::list_referrals(&mut c, s.workspace.id, &filter, i64::MAX, 200).await? {
         rows.push(referral_row(&mut c, &r).await?);
+    }
+    let mut advocate_choices = Vec::new();
+    for a in &all_advocates {
+        let row = advocate_row(&state, &mut c, a).await?;
+        advocate_choices.push((
+            a.public_id.clone(),
+            format!("{} ({})", row.email, row.code),
+            Some(a.id) == filter.advocate_id,
+        ));
     }
     Ok(page(ReferralsPage {
         chrome: Chrome::new(&s, "Referrals", "referrals", ""),
         referrals: rows,
         statuses: STATUSES[..6].iter().map(|x| (*x, *x == status)).collect(),
         review: false,
+        programs: all_programs
+            .iter()
+            .map(|p| {
+                (
+                    p.public_id.clone(),
+                    p.name.clone(),
+                    Some(p.id) == filter.program_id,
+                )
+            })
+            .collect(),
+        advocates: advocate_choices,
+        from: from_text,
+        until: until_text,
+        filter_error,
     }))
 }
 
@@ -627,6 +699,11 @@ pub async fn review_page(
         referrals: rows,
         review: true,
         statuses: Vec::new(),
+        programs: Vec::new(),
+        advocates: Vec::new(),
+        from: String::new(),
+        until: String::new(),
+        filter_error: String::new(),
     }))
 }
 

@@ -58,11 +58,25 @@ pub async fn list_referrals(
     let limit = q.limit()?;
     let advocate = advocate_id(&state, &auth, q.advocate.as_deref()).await?;
     let mut c = state.store.read().await?;
+    let program = match q.program.as_deref() {
+        Some(p) => Some(
+            programs::by_public_id(&mut c, auth.workspace_id, p)
+                .await?
+                .ok_or_else(|| ApiError::not_found("program"))?
+                .id,
+        ),
+        None => None,
+    };
+    let filter = referrals::ReferralFilter {
+        status: q.status.clone(),
+        advocate_id: advocate,
+        program_id: program,
+        ..Default::default()
+    };
     let rows = referrals::list_referrals(
         &mut c,
         auth.workspace_id,
-        q.status.as_deref(),
-        advocate,
+        &filter,
         q.cursor()?.unwrap_or(i64::MAX),
         limit + 1,
     )
