@@ -49,6 +49,51 @@ async fn a_business_runs_its_program_from_the_admin() {
     assert!(
         list.body.contains("Friends") && list.body.contains("https://shop.example.com/welcome")
     );
+    // More landing pages, one a line: a bad one is named under its own field.
+    let mut more = program_form(&csrf, "Gifts", "https://shop.example.com/gifts");
+    more.push((
+        "other_destinations",
+        "https://shop.example.com/cards\nftp://shop.example.com/",
+    ));
+    let bad = b.post("/admin/programs", &more).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.body.contains("ftp://shop.example.com/:"),
+        "{}",
+        bad.body
+    );
+    more.pop();
+    more.push((
+        "other_destinations",
+        "https://shop.example.com/cards\n\nhttps://shop.example.com/cards",
+    ));
+    assert_eq!(
+        b.post("/admin/programs", &more).await.location(),
+        "/admin/programs?done=saved"
+    );
+    let mut c = app.db.store.read().await.unwrap();
+    let gifts = vouch_store::programs::list(&mut c, 1, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == "Gifts")
+        .unwrap();
+    drop(c);
+    let rules = vouch_store::programs::rules_of(&gifts.rules).unwrap();
+    assert_eq!(
+        rules.destinations,
+        [
+            "https://shop.example.com/gifts",
+            "https://shop.example.com/cards"
+        ]
+    );
+    let edit = b.get(&format!("/admin/programs/{}", gifts.public_id)).await;
+    assert!(
+        edit.body
+            .contains(">https://shop.example.com/cards</textarea>"),
+        "{}",
+        edit.body
+    );
     let at = list.body.find("/admin/programs/prg_").unwrap() + 16;
     let pid = list.body[at..at + 24].to_string();
 

@@ -52,6 +52,9 @@ pub struct ProgramForm {
     pub status: String,
     #[serde(default)]
     pub destination: String,
+    /// More landing pages links may go to, one a line (the API's `destinations`).
+    #[serde(default)]
+    pub other_destinations: String,
     #[serde(default)]
     pub window_days: String,
     #[serde(default)]
@@ -72,6 +75,13 @@ impl ProgramForm {
             name: p.name.clone(),
             status: p.status.clone(),
             destination: r.default_destination.clone(),
+            other_destinations: r
+                .destinations
+                .iter()
+                .filter(|d| **d != r.default_destination)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n"),
             window_days: r.attribution_window_days.to_string(),
             model: if r.attribution_model == Model::FirstTouch {
                 "first_touch"
@@ -135,8 +145,17 @@ impl ProgramForm {
         };
         let mut rules = base.unwrap_or_else(|| ProgramRules::starter(self.destination.trim()));
         let dest = self.destination.trim().to_string();
-        if !rules.destinations.contains(&dest) {
-            rules.destinations.insert(0, dest.clone());
+        let others: Vec<String> = self
+            .other_destinations
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty() && *l != dest)
+            .collect();
+        rules.destinations = vec![dest.clone()];
+        for o in &others {
+            if !rules.destinations.contains(o) {
+                rules.destinations.push(o.clone());
+            }
         }
         rules.default_destination = dest;
         rules.attribution_window_days = window.unwrap_or(0);
@@ -155,6 +174,10 @@ impl ProgramForm {
             Err(e) => {
                 // The editor shows one destination field: report destination problems there.
                 errors.extend(e.into_iter().map(|i| match i.field {
+                    // A problem with one of the other pages names it; shown under that field.
+                    "destinations" if others.iter().any(|o| i.message.starts_with(o.as_str())) => {
+                        Invalid::new("other_destinations", i.message)
+                    }
                     "destinations" | "default_destination" => {
                         Invalid::new("destination", i.message)
                     }
