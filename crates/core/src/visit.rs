@@ -143,6 +143,12 @@ pub fn parse_destination(input: &str) -> Result<Url, crate::Invalid> {
     Ok(url)
 }
 
+/// A visitor's address as Vouch keeps it: a salted hash (the salt is the workspace's own), never
+/// the address itself.
+pub fn ip_hash(salt: &str, ip: &str) -> String {
+    crate::secret::sha256_hex(&format!("{salt}{ip}"))[..32].to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

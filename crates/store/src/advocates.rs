@@ -196,22 +196,26 @@ pub async fn list(
     Ok(rows::fetch_all(c, q).await?)
 }
 
-/// Remembers that an advocate uses this browser (idempotent).
+/// Remembers that an advocate uses this browser, seen from this (salted, hashed) address;
+/// idempotent, and the latest address wins.
 pub async fn remember_visitor(
     c: &mut Conn,
     workspace_id: i64,
     advocate_id: i64,
     visitor_id: &str,
+    ip_hash: &str,
     now: Millis,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO advocate_visitors (workspace_id, advocate_id, visitor_id, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (workspace_id, advocate_id, visitor_id) DO NOTHING",
+        "INSERT INTO advocate_visitors (workspace_id, advocate_id, visitor_id, created_at, ip_hash) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (workspace_id, advocate_id, visitor_id)
+         DO UPDATE SET ip_hash = CASE WHEN excluded.ip_hash <> '' THEN excluded.ip_hash ELSE advocate_visitors.ip_hash END",
     )
     .bind(workspace_id)
     .bind(advocate_id)
     .bind(visitor_id.to_string())
     .bind(now)
+    .bind(ip_hash.to_string())
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -227,4 +231,17 @@ pub async fn visitors_of(c: &mut Conn, workspace_id: i64, advocate_id: i64) -> R
     .fetch_all(&mut *c)
     .await?;
     rows.iter().map(|r| Ok(r.try_get("visitor_id")?)).collect()
+}
+
+/// The addresses (salted hashes) an advocate's browsers were seen from, newest first.
+pub async fn ips_of(c: &mut Conn, workspace_id: i64, advocate_id: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT ip_hash FROM advocate_visitors WHERE workspace_id = $1 AND advocate_id = $2 AND ip_hash <> ''
+         ORDER BY created_at DESC LIMIT 20",
+    )
+    .bind(workspace_id)
+    .bind(advocate_id)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("ip_hash")?)).collect()
 }

@@ -43,6 +43,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_ingest_indexes.sql"),
         postgres: include_str!("../migrations/postgres/0005_ingest_indexes.sql"),
     },
+    Migration {
+        version: 6,
+        name: "advocate_ips",
+        sqlite: include_str!("../migrations/sqlite/0006_advocate_ips.sql"),
+        postgres: include_str!("../migrations/postgres/0006_advocate_ips.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -147,7 +147,7 @@ table_row!(Conversion => "conversions" {
 });
 
 table_row!(AdvocateVisitor => "advocate_visitors" {
-    workspace_id: i64, advocate_id: i64, visitor_id: String, created_at: i64,
+    workspace_id: i64, advocate_id: i64, visitor_id: String, created_at: i64, ip_hash: String,
 });
 
 table_row!(

@@ -24,6 +24,7 @@ vouch_store::both_backends!(
     fifty_duplicate_deliveries_make_one_conversion,
     refunds_reverse_what_they_touched,
     self_referrals_are_blocked_with_their_reason,
+    a_shared_ip_only_flags,
     disposable_and_existing_friends_follow_the_policy,
     referral_loops_are_blocked,
     codes_of_another_workspace_are_unknown,
@@ -352,7 +353,7 @@ async fn self_referrals_are_blocked_with_their_reason(store: Store) {
     // Another address, but the advocate's own browser: still the advocate.
     let carl = s.advocate("carl@example.com").await;
     let mut c = s.store.read().await.unwrap();
-    vouch_store::advocates::remember_visitor(&mut c, s.ws, carl.id, "carls-browser", now_ms())
+    vouch_store::advocates::remember_visitor(&mut c, s.ws, carl.id, "carls-browser", "", now_ms())
         .await
         .unwrap();
     drop(c);
@@ -675,4 +676,36 @@ async fn enrolment_follows_eligibility_and_vanity_rules(store: Store) {
         "{err:?}"
     );
     assert!(enrol("anna@example.com", Some("ANNA10")).await.is_ok());
+}
+
+async fn a_shared_ip_only_flags(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let dana = s.advocate("dana@example.com").await;
+    // Dana joined from the office; a colleague clicks her link from the same address.
+    let mut c = s.store.write().await.unwrap();
+    vouch_store::advocates::remember_visitor(
+        &mut c,
+        s.ws,
+        dana.id,
+        "danas-browser",
+        "ip",
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    c.commit().await.unwrap();
+    let click = s.click(&dana, "colleagues-browser", 60_000, true).await;
+    let r = s
+        .convert("order-1", "colleague@example.com", |i| {
+            i.signals.click_id = Some(click)
+        })
+        .await;
+    let referral = r.referral.unwrap();
+    assert_eq!(
+        (referral.fraud_verdict.as_str(), referral.status.as_str()),
+        ("flagged", "converted"),
+        "flagged for review, not blocked"
+    );
+    let findings: Value = serde_json::from_str(&referral.fraud_findings).unwrap();
+    assert_eq!(findings[0]["code"], "shared_ip", "{findings}");
 }

@@ -98,13 +98,16 @@ async fn customers_join_and_leave_with_their_link() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        vouch_store::advocates::list(&mut c, ws.id, None, 0, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let joined = vouch_store::advocates::list(&mut c, ws.id, None, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(joined.len(), 1);
+    // Their browser and (hashed) address are remembered as theirs, for the fraud checks.
+    let ips = vouch_store::advocates::ips_of(&mut c, ws.id, joined[0].id)
+        .await
+        .unwrap();
+    assert_eq!(ips.len(), 1);
+    assert_eq!(ips[0].len(), 32, "a salted hash, never the address");
     let audit = vouch_store::audit::list(&mut c, ws.id, None, 5)
         .await
         .unwrap();

@@ -284,17 +284,27 @@ async fn judge(
         }
         None => 0,
     };
-    let party = |cu: &crate::rows::Customer, visitor_ids: Vec<String>| Party {
-        customer_id: cu.id,
-        email_key: cu.email_key.clone(),
-        external_id: cu.external_id.clone(),
-        visitor_ids,
-        ip_hashes: Vec::new(),
-    };
+    let party =
+        |cu: &crate::rows::Customer, visitor_ids: Vec<String>, ip_hashes: Vec<String>| Party {
+            customer_id: cu.id,
+            email_key: cu.email_key.clone(),
+            external_id: cu.external_id.clone(),
+            visitor_ids,
+            ip_hashes,
+        };
     let advocate_visitors = advocates::visitors_of(c, workspace_id, advocate.id).await?;
+    // The addresses the advocate's browsers were seen from, against the friend's click.
+    let advocate_ips = match click_ip {
+        Some(_) => advocates::ips_of(c, workspace_id, advocate.id).await?,
+        None => Vec::new(),
+    };
     let facts = Facts {
-        advocate: party(&adv_customer, advocate_visitors),
-        friend: party(friend, f.visitors.to_vec()),
+        advocate: party(&adv_customer, advocate_visitors, advocate_ips),
+        friend: party(
+            friend,
+            f.visitors.to_vec(),
+            click_ip.map(str::to_string).into_iter().collect(),
+        ),
         friend_existing_customer: friend_existing,
         friend_disposable_email: friend
             .email

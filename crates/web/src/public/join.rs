@@ -147,7 +147,7 @@ pub async fn join(
         kind: ActorKind::System,
         id: None,
         label: format!("join page ({email})"),
-        ip,
+        ip: ip.clone(),
     };
     match tracking::enroll(
         &state.store,
@@ -167,11 +167,16 @@ pub async fn join(
                 None => (vouch_store::clicks::time_ordered_id("", now), true),
             };
             let mut c = state.store.read().await?;
+            let salt = workspaces::by_id(&mut c, program.workspace_id)
+                .await?
+                .map(|w| w.ip_salt)
+                .unwrap_or_default();
             vouch_store::advocates::remember_visitor(
                 &mut c,
                 program.workspace_id,
                 a.id,
                 &visitor,
+                &vouch_core::visit::ip_hash(&salt, &ip),
                 now,
             )
             .await?;

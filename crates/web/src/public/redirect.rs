@@ -101,8 +101,7 @@ fn respond_with_click(state: &AppState, target: &Resolved, parts: &Parts) -> Res
             program_id: target.program_id,
             advocate_id: target.advocate_id,
             visitor_id: visitor.clone(),
-            ip_hash: vouch_core::secret::sha256_hex(&format!("{}{ip}", target.ip_salt))[..32]
-                .to_string(),
+            ip_hash: vouch_core::visit::ip_hash(&target.ip_salt, &ip),
             user_agent,
             referer,
             params: serde_json::Value::Object(
