@@ -20,16 +20,19 @@ pub enum Account {
     /// Value clawed back that the advocate's balance could not cover: nets against their next
     /// rewards (debit-normal, per customer).
     ClawbackReceivable,
+    /// Credit the customer spent with the business (credit-normal).
+    CreditRedeemed,
 }
 
 impl Account {
-    pub const ALL: [Account; 6] = [
+    pub const ALL: [Account; 7] = [
         Self::ProgramExpense,
         Self::CustomerCredit,
         Self::AdvocatePayable,
         Self::PayoutPending,
         Self::PaidOut,
         Self::ClawbackReceivable,
+        Self::CreditRedeemed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Account {
             Self::PayoutPending => "payout_pending",
             Self::PaidOut => "paid_out",
             Self::ClawbackReceivable => "clawback_receivable",
+            Self::CreditRedeemed => "credit_redeemed",
         }
     }
 
@@ -139,6 +143,14 @@ pub fn claw_back(
         leg(holding_account(kind), customer, from_balance),
         leg(Account::ClawbackReceivable, customer, amount - from_balance),
         leg(Account::ProgramExpense, 0, -amount),
+    ])
+}
+
+/// A customer spending `amount` of their credit with the business.
+pub fn redeem(customer: i64, amount: i64) -> Result<Posting, Unbalanced> {
+    Posting::new(vec![
+        leg(Account::CustomerCredit, customer, amount),
+        leg(Account::CreditRedeemed, 0, -amount),
     ])
 }
 

@@ -214,3 +214,100 @@ pub async fn audit(c: &mut Conn, workspace_id: i64) -> Result<Vec<String>> {
     }
     Ok(problems)
 }
+
+/// What spending credit did.
+#[derive(Debug, Clone)]
+pub struct Redemption {
+    pub transaction: LedgerTransaction,
+    /// The customer's credit left after it.
+    pub balance_minor: i64,
+    /// This reference was redeemed before: nothing changed.
+    pub duplicate: bool,
+}
+
+/// Spends `amount` of a customer's credit, once per `reference` (the order or invoice that used
+/// it): never more than the balance, even under concurrent requests.
+pub async fn redeem_credit(
+    store: &crate::Store,
+    workspace_id: i64,
+    customer_id: i64,
+    currency: &str,
+    amount: i64,
+    reference: &str,
+    actor: &crate::audit::Actor,
+) -> Result<Redemption> {
+    if amount < 1 {
+        return Err(StoreError::Rejected(
+            "invalid",
+            "amount_minor: use 1 or more".into(),
+        ));
+    }
+    if reference.trim().is_empty() || reference.len() > 200 {
+        return Err(StoreError::Rejected(
+            "invalid",
+            "reference: name the order or invoice that used the credit (1 to 200 characters)"
+                .into(),
+        ));
+    }
+    let now = vouch_core::clock::now_ms();
+    let mut tx = store.write().await?;
+    let cause = format!("redemption:{customer_id}:{}", reference.trim());
+    let before = rows::select::<LedgerTransaction>("WHERE workspace_id = $1 AND cause_key = $2")
+        .bind(workspace_id)
+        .bind(cause.clone());
+    if let Some(t) = rows::fetch_optional::<LedgerTransaction>(&mut tx, before).await? {
+        let balance = balance(
+            &mut tx,
+            store.backend(),
+            workspace_id,
+            Account::CustomerCredit,
+            customer_id,
+            currency,
+        )
+        .await?;
+        return Ok(Redemption {
+            transaction: t,
+            balance_minor: balance,
+            duplicate: true,
+        });
+    }
+    // On PostgreSQL the balance row stays locked until commit: two spends cannot both see it.
+    let available = balance(
+        &mut tx,
+        store.backend(),
+        workspace_id,
+        Account::CustomerCredit,
+        customer_id,
+        currency,
+    )
+    .await?;
+    if available < amount {
+        return Err(StoreError::Rejected(
+            "insufficient_credit",
+            format!("the customer has {available} {currency} of credit; {amount} was asked"),
+        ));
+    }
+    let posting = vouch_core::ledger::redeem(customer_id, amount)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let c = Cause {
+        key: cause,
+        kind: "redemption",
+        currency,
+        reward_id: None,
+        payout_id: None,
+        memo: format!("credit spent on {}", reference.trim()),
+    };
+    let t = post(&mut tx, workspace_id, &c, &posting, now)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a redemption posted twice".into()))?;
+    crate::audit::record(&mut tx, workspace_id, actor, "credit.redeemed", &format!("customer:{customer_id}"),
+        serde_json::json!({ "amount_minor": amount, "currency": currency, "reference": reference.trim() }), now).await?;
+    crate::outbox::emit(&mut tx, workspace_id, "credit.redeemed",
+        serde_json::json!({ "customer_id": customer_id, "amount_minor": amount, "currency": currency, "reference": reference.trim() }), now).await?;
+    tx.commit().await?;
+    Ok(Redemption {
+        transaction: t,
+        balance_minor: available - amount,
+        duplicate: false,
+    })
+}

@@ -29,6 +29,7 @@ vouch_store::both_backends!(
     tiers_milestones_and_entitlements,
     hundred_concurrent_payouts_never_exceed_payable,
     the_ledger_refuses_edits,
+    credit_is_spent_once_and_never_beyond_the_balance,
 );
 
 const DAY: i64 = 86_400_000;
@@ -910,4 +911,50 @@ async fn a_sprint_announces_its_start_and_end(store: Store) {
         ["campaign.started", "campaign.ended"],
         "only the kept campaign's edges"
     );
+}
+
+async fn credit_is_spent_once_and_never_beyond_the_balance(store: Store) {
+    let s = shop(store, "Credit", double_sided()).await;
+    let anna = s.advocate("anna@example.com").await;
+    let r = buy(&s, &anna, "o-1", "bob@example.com", now_ms() - 40 * DAY).await;
+    let bob = by_rule(&r.rewards, "friend").customer_id;
+    assert_eq!(bal(&s.store, s.ws, Account::CustomerCredit, bob).await, 750);
+    let spent = ledger::redeem_credit(&s.store, s.ws, bob, "EUR", 500, "order-9", &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!((spent.balance_minor, spent.duplicate), (250, false));
+    let again = ledger::redeem_credit(&s.store, s.ws, bob, "EUR", 500, "order-9", &Actor::cli())
+        .await
+        .unwrap();
+    assert!(again.duplicate, "the same order spends once");
+    assert_eq!(bal(&s.store, s.ws, Account::CustomerCredit, bob).await, 250);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = s.store.clone();
+        let ws = s.ws;
+        tasks.push(tokio::spawn(async move {
+            ledger::redeem_credit(
+                &store,
+                ws,
+                bob,
+                "EUR",
+                100,
+                &format!("order-x{i}"),
+                &Actor::cli(),
+            )
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Rejected("insufficient_credit", _)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 2, "250 pays for two spends of 100");
+    assert_eq!(bal(&s.store, s.ws, Account::CustomerCredit, bob).await, 50);
+    assert_eq!(bal(&s.store, s.ws, Account::CreditRedeemed, 0).await, 700);
+    sound(&s.store, s.ws).await;
 }

@@ -453,6 +453,7 @@ async fn openapi_document_matches_its_snapshot_and_the_routes() {
         "/api/v1/payouts/{id}/cancel",
         "/api/v1/ledger/entries",
         "/api/v1/ledger/balances",
+        "/api/v1/customers/{id}/credit-redemptions",
     ] {
         assert!(
             paths.contains_key(path),

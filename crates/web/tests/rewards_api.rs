@@ -136,6 +136,21 @@ async fn rewards_from_conversion_to_payout_through_the_api() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(ent[0]["feature"], "premium");
 
+    // Bob has no credit to spend (his reward is a feature): refused with a code.
+    let (s, e) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/customers/{bob}/credit-redemptions"),
+        &k,
+        Some(json!({ "amount_minor": 100, "currency": "EUR", "reference": "order-5" })),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("insufficient_credit")),
+        "{e}"
+    );
+
     // Decisions are all or nothing, with a code.
     let (s, e) = call(
         &app,
@@ -400,6 +415,10 @@ async fn no_rewards_read_or_write_crosses_workspaces() {
         (
             format!("/api/v1/programs/{pid}/reward-preview"),
             json!({ "advocate_referrals": 1 }),
+        ),
+        (
+            format!("/api/v1/customers/{cust}/credit-redemptions"),
+            json!({ "amount_minor": 1, "currency": "EUR", "reference": "x" }),
         ),
     ] {
         let body = if body.is_null() { None } else { Some(body) };

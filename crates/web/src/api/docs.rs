@@ -56,7 +56,7 @@ impl Modify for Security {
         rewards::create_campaign, rewards::list_campaigns, rewards::get_campaign, rewards::cancel_campaign,
         rewards::create_pool, rewards::list_pools, rewards::import_codes, rewards::redeem_code,
         rewards::preview_payout, rewards::confirm_payout, rewards::list_payouts, rewards::get_payout, rewards::export_payout,
-        rewards::mark_paid, rewards::cancel_payout, rewards::ledger_entries, rewards::ledger_balances),
+        rewards::mark_paid, rewards::cancel_payout, rewards::ledger_entries, rewards::ledger_balances, rewards::redeem_credit),
     components(schemas(ErrorBody, ErrorDetail, workspace::WorkspaceJson, workspace::WorkspacePatch,
         workspace::MemberJson, workspace::MemberList, workspace::AuditEntryJson, workspace::AuditPage)),
     modifiers(&Security),

@@ -80,6 +80,10 @@ pub fn router() -> Router<AppState> {
             "/customers/{id}/entitlements",
             get(rewards::customer_entitlements),
         )
+        .route(
+            "/customers/{id}/credit-redemptions",
+            axum::routing::post(rewards::redeem_credit),
+        )
         .route("/rewards", get(rewards::list_rewards))
         .route(
             "/rewards/decisions",

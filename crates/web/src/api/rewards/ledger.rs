@@ -133,3 +133,65 @@ pub async fn ledger_balances(
     }
     Ok(Json(out))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({ "amount_minor": 500, "currency": "EUR", "reference": "order-2077" }))]
+pub struct RedemptionBody {
+    pub amount_minor: i64,
+    pub currency: String,
+    /// The order or invoice that used the credit: the same reference again spends nothing.
+    pub reference: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedemptionJson {
+    pub transaction: String,
+    /// The customer's credit left.
+    pub balance_minor: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+/// Spends a customer's credit (your checkout used it): never beyond the balance, once per
+/// reference.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/credit-redemptions", tag = "ledger", params(("id" = String, Path)),
+    request_body = RedemptionBody,
+    responses((status = 201, body = RedemptionJson), (status = 200, description = "This reference was redeemed before", body = RedemptionJson),
+        (status = 404, body = crate::api::ErrorBody), (status = 409, description = "`insufficient_credit`", body = crate::api::ErrorBody),
+        (status = 422, body = crate::api::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn redeem_credit(
+    State(state): State<AppState>,
+    Writer(auth): Writer,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<RedemptionBody>,
+) -> Result<(StatusCode, Json<RedemptionJson>), ApiError> {
+    let currency = vouch_core::settings::parse_currency(&b.currency)?;
+    let customer = customer_id(&state, &auth, Some(&id))
+        .await?
+        .unwrap_or_default();
+    let r = vouch_store::ledger::redeem_credit(
+        &state.store,
+        auth.workspace_id,
+        customer,
+        &currency,
+        b.amount_minor,
+        &b.reference,
+        &auth.actor,
+    )
+    .await?;
+    let status = if r.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(RedemptionJson {
+            transaction: r.transaction.public_id,
+            balance_minor: r.balance_minor,
+            duplicate: r.duplicate,
+        }),
+    ))
+}
