@@ -252,25 +252,6 @@ pub async fn redeem_credit(
     let now = vouch_core::clock::now_ms();
     let mut tx = store.write().await?;
     let cause = format!("redemption:{customer_id}:{}", reference.trim());
-    let before = rows::select::<LedgerTransaction>("WHERE workspace_id = $1 AND cause_key = $2")
-        .bind(workspace_id)
-        .bind(cause.clone());
-    if let Some(t) = rows::fetch_optional::<LedgerTransaction>(&mut tx, before).await? {
-        let balance = balance(
-            &mut tx,
-            store.backend(),
-            workspace_id,
-            Account::CustomerCredit,
-            customer_id,
-            currency,
-        )
-        .await?;
-        return Ok(Redemption {
-            transaction: t,
-            balance_minor: balance,
-            duplicate: true,
-        });
-    }
     // On PostgreSQL the balance row stays locked until commit: two spends cannot both see it.
     let available = balance(
         &mut tx,
@@ -281,6 +262,16 @@ pub async fn redeem_credit(
         currency,
     )
     .await?;
+    let before = rows::select::<LedgerTransaction>("WHERE workspace_id = $1 AND cause_key = $2")
+        .bind(workspace_id)
+        .bind(cause.clone());
+    if let Some(t) = rows::fetch_optional::<LedgerTransaction>(&mut tx, before).await? {
+        return Ok(Redemption {
+            transaction: t,
+            balance_minor: available,
+            duplicate: true,
+        });
+    }
     if available < amount {
         return Err(StoreError::Rejected(
             "insufficient_credit",
