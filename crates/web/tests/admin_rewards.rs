@@ -310,6 +310,54 @@ async fn a_business_runs_its_rewards_from_the_admin() {
         )
         .await;
     assert_eq!(ok.location(), "/admin/campaigns?done=saved", "{}", ok.body);
+    let vip = b
+        .post(
+            "/admin/campaigns",
+            &[
+                ("csrf", &csrf),
+                ("name", "VIP week"),
+                ("program", &pid),
+                ("starts_at", "2030-12-04T18:00"),
+                ("ends_at", "2030-12-11T18:00"),
+                ("effect", "bonus"),
+                ("value", "5.00"),
+                ("audience", "min_referrals"),
+                ("audience_value", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(vip.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        vip.body.contains("give a number of referrals"),
+        "{}",
+        vip.body
+    );
+    let vip = b
+        .post(
+            "/admin/campaigns",
+            &[
+                ("csrf", &csrf),
+                ("name", "VIP week"),
+                ("program", &pid),
+                ("starts_at", "2030-12-04T18:00"),
+                ("ends_at", "2030-12-11T18:00"),
+                ("effect", "bonus"),
+                ("value", "5.00"),
+                ("audience", "min_referrals"),
+                ("audience_value", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(vip.location(), "/admin/campaigns?done=saved");
+    let mut c = app.db.store.read().await.unwrap();
+    let saved = vouch_store::campaigns::list(&mut c, ws.id, i64::MAX, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "VIP week")
+        .unwrap();
+    drop(c);
+    assert_eq!(saved.audience, r#"{"type":"min_referrals","n":5}"#);
     let calendar = b.get("/admin/campaigns").await;
     assert!(
         calendar

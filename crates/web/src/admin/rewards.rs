@@ -717,6 +717,14 @@ pub struct CampaignForm {
     pub budget: String,
     #[serde(default)]
     pub stackable: Option<String>,
+    /// `all`, `min_referrals` (with `audience_value` a count) or `attribute` (with
+    /// `audience_key` and `audience_value`).
+    #[serde(default)]
+    pub audience: String,
+    #[serde(default)]
+    pub audience_key: String,
+    #[serde(default)]
+    pub audience_value: String,
 }
 
 async fn campaigns_view(
@@ -820,6 +828,31 @@ impl CampaignForm {
                 }
             }
         };
+        let audience = match self.audience.as_str() {
+            "min_referrals" => match self.audience_value.trim().parse::<i64>() {
+                Ok(n) if n >= 1 => Audience::MinReferrals { n },
+                _ => {
+                    errors.push(Invalid::new(
+                        "audience",
+                        "for VIP advocates give a number of referrals of 1 or more",
+                    ));
+                    Audience::All
+                }
+            },
+            "attribute" => {
+                if self.audience_key.trim().is_empty() || self.audience_value.trim().is_empty() {
+                    errors.push(Invalid::new(
+                        "audience",
+                        "for a segment give the customer attribute and its value",
+                    ));
+                }
+                Audience::Attribute {
+                    key: self.audience_key.trim().to_string(),
+                    value: self.audience_value.trim().to_string(),
+                }
+            }
+            _ => Audience::All,
+        };
         let sides = match self.sides.as_str() {
             "friend" => Sides::Friend,
             "both" => Sides::Both,
@@ -840,7 +873,7 @@ impl CampaignForm {
                 effect,
                 stackable: self.stackable.is_some(),
                 sides,
-                audience: Audience::All,
+                audience,
                 budget_minor: budget,
             }),
             _ => Err(errors),
