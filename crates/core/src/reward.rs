@@ -538,6 +538,19 @@ fn fires(trigger: &Trigger, o: &Occasion) -> bool {
     }
 }
 
+impl RewardRules {
+    /// Whether any rule or milestone could grant something on an occasion of this kind: lets
+    /// the store skip gathering facts for occasions these rules ignore.
+    pub fn may_grant_on(&self, kind: OccasionKind) -> bool {
+        let triggered = self.rules.iter().any(|r| match (&r.trigger, kind) {
+            (Trigger::FriendSignup, k) => k == OccasionKind::Signup,
+            (Trigger::QualifiedReferral, k) => k == OccasionKind::Qualified,
+            (_, k) => k != OccasionKind::Signup,
+        });
+        triggered || (kind == OccasionKind::Qualified && !self.milestones.is_empty())
+    }
+}
+
 /// The rung of `tiers` for `count` qualified referrals.
 pub fn tier_for(tiers: &[Tier], count: i64) -> Option<&Tier> {
     tiers.iter().rev().find(|t| count >= t.min_referrals)

@@ -10,7 +10,7 @@
 use std::time::Instant;
 use vouch_core::Email;
 use vouch_core::code::ReferralCode;
-use vouch_core::program::{ConversionKind, ProgramRules, ProgramStatus};
+use vouch_core::program::ConversionKind;
 use vouch_store::audit::Actor;
 use vouch_store::customers::CustomerInput;
 use vouch_store::referrals::{self, ConversionInput, FriendSignals};
@@ -21,48 +21,7 @@ const N: usize = 3000;
 async fn run(rewards: bool) -> f64 {
     let db = TestDb::sqlite().await;
     let store = db.store.clone();
-    let slug = vouch_core::Slug::parse("bench").unwrap();
-    let (ws, _) =
-        vouch_store::commands::create_workspace(&store, "B", &slug, None, &Actor::cli(), false)
-            .await
-            .unwrap();
-    let mut rules = ProgramRules::starter("https://shop.example.com/");
-    rules.conversion.kind = ConversionKind::EveryPurchase;
-    rules.fraud.max_referrals_per_advocate_per_day = 1_000_000;
-    rules.fraud.max_referrals_per_ip_per_hour = 1_000_000;
-    if rewards {
-        rules.rewards = serde_json::from_value(serde_json::json!({ "hold_days": 0, "refund_window_days": 0, "rules": [
-            { "key": "advocate", "beneficiary": "advocate", "trigger": { "on": "conversion" },
-              "grants": [{ "type": "cash", "amount": { "type": "percent", "bps": 1000, "cap_minor": 5000 } }] },
-            { "key": "friend", "beneficiary": "friend", "trigger": { "on": "first_purchase" },
-              "grants": [{ "type": "credit", "amount": { "type": "fixed", "minor": 500 } }] } ] }))
-        .unwrap();
-    }
-    let p = vouch_store::tracking::create_program(
-        &store,
-        ws.id,
-        "P",
-        ProgramStatus::Active,
-        &rules.checked().unwrap(),
-        &Actor::cli(),
-    )
-    .await
-    .unwrap();
-    let mut codes = Vec::new();
-    for i in 0..50 {
-        let input = CustomerInput {
-            email: Some(Email::parse(&format!("a{i}@example.com")).unwrap()),
-            created_from: "bench",
-            ..Default::default()
-        };
-        codes.push(
-            vouch_store::tracking::enroll(&store, ws.id, &p, &input, None, &Actor::cli())
-                .await
-                .unwrap()
-                .0
-                .code,
-        );
-    }
+    let (ws, codes) = vouch_store::testing::ingest_shop(&store, rewards, 50).await;
     let t = Instant::now();
     for n in 0..N {
         let input = ConversionInput {
@@ -81,7 +40,7 @@ async fn run(rewards: bool) -> f64 {
             },
             occurred_at: vouch_core::clock::now_ms(),
         };
-        referrals::record_conversion(&store, ws.id, &input, &Actor::cli())
+        referrals::record_conversion(&store, ws, &input, &Actor::cli())
             .await
             .unwrap();
     }

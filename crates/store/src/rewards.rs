@@ -126,7 +126,7 @@ async fn issue_for(
     now: Millis,
 ) -> Result<Vec<Reward>> {
     let rules = rules_of(c, referral.program_id, referral.program_version).await?;
-    if rules.rules.is_empty() && rules.milestones.is_empty() {
+    if !rules.may_grant_on(kind) {
         return Ok(Vec::new());
     }
     let ws = workspace(c, referral.workspace_id).await?;
@@ -143,17 +143,25 @@ async fn issue_for(
     .fetch_one(&mut *c)
     .await?
     .try_get("n")?;
-    let attributes: serde_json::Value = customers::by_id(c, ws.id, advocate.customer_id)
-        .await?
-        .and_then(|k| serde_json::from_str(&k.attributes).ok())
-        .unwrap_or(json!({}));
+    let in_force = campaigns::in_force(c, ws.id, referral.program_id, at).await?;
+    // The advocate's attributes matter only to a campaign aimed at a segment.
+    let attributes: serde_json::Value = if in_force
+        .iter()
+        .any(|k| matches!(k.audience, vouch_core::campaign::Audience::Attribute { .. }))
+    {
+        customers::by_id(c, ws.id, advocate.customer_id)
+            .await?
+            .and_then(|k| serde_json::from_str(&k.attributes).ok())
+            .unwrap_or(json!({}))
+    } else {
+        json!({})
+    };
     let lookup = |key: &str| {
         attributes.get(key).map(|v| match v {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         })
     };
-    let in_force = campaigns::in_force(c, ws.id, referral.program_id, at).await?;
     let occasion = Occasion {
         kind,
         program_id: referral.program_id,

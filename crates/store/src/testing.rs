@@ -114,3 +114,55 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// The shop both ingest benchmarks load: a workspace, an active every-purchase program (with
+/// velocity limits lifted, since one client sends every delivery) and `advocates` advocates;
+/// with `rewards`, a 10% cash reward per conversion and €5 credit for the friend, hold 0.
+/// Returns the workspace id and the advocates' codes.
+pub async fn ingest_shop(store: &Store, rewards: bool, advocates: usize) -> (i64, Vec<String>) {
+    use crate::audit::Actor;
+    use vouch_core::program::{ConversionKind, ProgramRules, ProgramStatus};
+    let slug = vouch_core::Slug::parse("bench").expect("a valid slug");
+    let (ws, _) =
+        crate::commands::create_workspace(store, "Bench", &slug, None, &Actor::cli(), false)
+            .await
+            .expect("create the workspace");
+    let mut rules = ProgramRules::starter("https://shop.example.com/welcome");
+    rules.conversion.kind = ConversionKind::EveryPurchase;
+    rules.fraud.max_referrals_per_advocate_per_day = 1_000_000;
+    rules.fraud.max_referrals_per_ip_per_hour = 1_000_000;
+    if rewards {
+        rules.rewards = serde_json::from_value(serde_json::json!({ "hold_days": 0, "refund_window_days": 0, "rules": [
+            { "key": "advocate", "beneficiary": "advocate", "trigger": { "on": "conversion" },
+              "grants": [{ "type": "cash", "amount": { "type": "percent", "bps": 1000, "cap_minor": 5000 } }] },
+            { "key": "friend", "beneficiary": "friend", "trigger": { "on": "first_purchase" },
+              "grants": [{ "type": "credit", "amount": { "type": "fixed", "minor": 500 } }] } ] }))
+        .expect("valid reward rules");
+    }
+    let rules = rules.checked().expect("valid rules");
+    let p = crate::tracking::create_program(
+        store,
+        ws.id,
+        "P",
+        ProgramStatus::Active,
+        &rules,
+        &Actor::cli(),
+    )
+    .await
+    .expect("create the program");
+    let mut codes = Vec::new();
+    for i in 0..advocates {
+        let input = crate::customers::CustomerInput {
+            email: Some(
+                vouch_core::Email::parse(&format!("advocate{i}@example.com")).expect("an email"),
+            ),
+            created_from: "bench",
+            ..Default::default()
+        };
+        let (a, _, _) = crate::tracking::enroll(store, ws.id, &p, &input, None, &Actor::cli())
+            .await
+            .expect("enrol");
+        codes.push(a.code);
+    }
+    (ws.id, codes)
+}

@@ -15,10 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use vouch_core::program::{ProgramRules, ProgramStatus};
-use vouch_core::{ApiScope, Email, Slug};
+use vouch_core::ApiScope;
 use vouch_store::audit::Actor;
-use vouch_store::customers::CustomerInput;
 
 const ROUNDS: usize = 3;
 const SECONDS: u64 = 8;
@@ -39,57 +37,10 @@ async fn seed(db: &str, rewards: bool) -> (String, Vec<String>) {
     let store = vouch_store::Store::open(db, &Default::default())
         .await
         .unwrap();
-    let (ws, _) = vouch_store::commands::create_workspace(
-        &store,
-        "Bench",
-        &Slug::parse("bench").unwrap(),
-        None,
-        &Actor::cli(),
-        false,
-    )
-    .await
-    .unwrap();
-    let mut rules = ProgramRules::starter("https://shop.example.com/welcome");
-    rules.conversion.kind = vouch_core::program::ConversionKind::EveryPurchase;
-    // One client sends every delivery: the velocity limits would (rightly) flag it.
-    rules.fraud.max_referrals_per_advocate_per_day = 1_000_000;
-    rules.fraud.max_referrals_per_ip_per_hour = 1_000_000;
-    if rewards {
-        rules.rewards = serde_json::from_value(serde_json::json!({ "hold_days": 0, "refund_window_days": 0, "rules": [
-            { "key": "advocate", "beneficiary": "advocate", "trigger": { "on": "conversion" },
-              "grants": [{ "type": "cash", "amount": { "type": "percent", "bps": 1000, "cap_minor": 5000 } }] },
-            { "key": "friend", "beneficiary": "friend", "trigger": { "on": "first_purchase" },
-              "grants": [{ "type": "credit", "amount": { "type": "fixed", "minor": 500 } }] } ] }))
-        .unwrap();
-    }
-    let p = vouch_store::tracking::create_program(
-        &store,
-        ws.id,
-        "P",
-        ProgramStatus::Active,
-        &rules.checked().unwrap(),
-        &Actor::cli(),
-    )
-    .await
-    .unwrap();
-    let mut codes = Vec::new();
-    for i in 0..ADVOCATES {
-        let input = CustomerInput {
-            email: Some(Email::parse(&format!("advocate{i}@example.com")).unwrap()),
-            created_from: "bench",
-            ..Default::default()
-        };
-        codes.push(
-            vouch_store::tracking::enroll(&store, ws.id, &p, &input, None, &Actor::cli())
-                .await
-                .unwrap()
-                .0
-                .code,
-        );
-    }
+    let (ws, codes) = vouch_store::testing::ingest_shop(&store, rewards, ADVOCATES).await;
     let key = vouch_store::commands::create_api_key(
         &store,
-        ws.id,
+        ws,
         "bench",
         &[ApiScope::Read, ApiScope::Write],
         &Actor::cli(),
