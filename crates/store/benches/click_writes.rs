@@ -4,33 +4,53 @@
 //!
 //! `cargo bench -p vouch-store --bench click_writes` (PostgreSQL too with VOUCH_TEST_DATABASE_URL).
 
+use std::sync::Arc;
 use std::time::Instant;
 use vouch_core::program::{ProgramRules, ProgramStatus};
 use vouch_store::Store;
 use vouch_store::audit::Actor;
-use vouch_store::clicks::{MAX_BATCH, NewClick, insert_batch, time_ordered_id};
+use vouch_store::clicks::{MAX_BATCH, NewClick, time_ordered_id};
 use vouch_store::customers::CustomerInput;
 use vouch_store::testing::TestDb;
 
 const ROWS: usize = 200_000;
 const ROUNDS: usize = 5;
 
+/// `n` clicks at 50 a millisecond. One in ten comes from a returning visitor (an earlier
+/// visitor id, so out of order in the visitor index); the others are first visits, whose visitor
+/// id is made at the click, as the redirect does.
+fn at_of(now: i64, i: usize) -> i64 {
+    now + i as i64 / 50
+}
+
 fn clicks(ws: i64, program: i64, advocates: &[i64], n: usize) -> Vec<NewClick> {
     let now = vouch_core::clock::now_ms();
+    let mut visitors: Vec<String> = Vec::with_capacity(n);
     (0..n)
-        .map(|i| NewClick {
+        .map(|i| {
+            let at = at_of(now, i);
+            let visitor = if i % 10 == 9 {
+                visitors[(i * 7919) % visitors.len()].clone()
+            } else {
+                visitors.push(time_ordered_id("", at));
+                visitors[visitors.len() - 1].clone()
+            };
+            (at, visitor)
+        })
+        .enumerate()
+        .map(|(i, (at, visitor_id))| NewClick {
             workspace_id: ws,
-            public_id: time_ordered_id("", now + i as i64 / 50),
+            public_id: time_ordered_id("", at),
             program_id: program,
             advocate_id: advocates[i % advocates.len()],
-            visitor_id: time_ordered_id("", now),
+            visitor_id,
             ip_hash: "3f2a9c0d1e4b5a6c7d8e9f0a1b2c3d4e".into(),
             user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into(),
             referer: "https://mail.example.com/".into(),
             params: r#"{"utm_source":"newsletter"}"#.into(),
             qualified: i % 10 != 0,
             unqualified_reason: if i % 10 == 0 { "bot" } else { "" },
-            created_at: now + i as i64 / 50,
+            created_at: at_of(now, i),
         })
         .collect()
 }
@@ -72,16 +92,18 @@ async fn seed(store: &Store) -> (i64, i64, Vec<i64>) {
     (ws.id, p.id, advocates)
 }
 
-/// Rows per second for writing `rows` in writer-sized transactions with `write`.
-async fn measure<F, Fut>(store: &Store, rows: &[NewClick], write: F) -> f64
-where
-    F: Fn(vouch_store::Tx, Vec<NewClick>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
+/// Rows per second for writing `rows` in writer-sized batches into `table` (the clicks with
+/// their rollups, or a bare table without).
+async fn measure(store: &Store, rows: &[NewClick], table: Option<&'static str>) -> f64 {
+    let batches: Vec<Arc<[NewClick]>> = rows.chunks(MAX_BATCH).map(Arc::from).collect();
     let started = Instant::now();
-    for batch in rows.chunks(MAX_BATCH) {
-        let tx = store.write().await.unwrap();
-        write(tx, batch.to_vec()).await;
+    for batch in &batches {
+        match table {
+            None => vouch_store::clicks::write(store, batch).await.unwrap(),
+            Some(t) => vouch_store::clicks::write_bare(store, t, batch)
+                .await
+                .unwrap(),
+        }
     }
     rows.len() as f64 / started.elapsed().as_secs_f64()
 }
@@ -93,7 +115,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 async fn bench(name: &str, db: TestDb) {
     let store = db.store;
-    let backend = store.backend();
     let (ws, program, advocates) = seed(&store).await;
     let bare = match store.backend() {
         vouch_store::Backend::Sqlite => {
@@ -110,23 +131,9 @@ async fn bench(name: &str, db: TestDb) {
     let (mut real, mut baseline) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let rows = clicks(ws, program, &advocates, ROWS);
-        real.push(
-            measure(&store, &rows, |mut tx, batch| async move {
-                insert_batch(&mut tx, backend, &batch).await.unwrap();
-                tx.commit().await.unwrap();
-            })
-            .await,
-        );
+        real.push(measure(&store, &rows, None).await);
         let rows = clicks(ws, program, &advocates, ROWS);
-        baseline.push(
-            measure(&store, &rows, |mut tx, batch| async move {
-                vouch_store::clicks::insert_bare(&mut tx, backend, "bare_clicks", &batch)
-                    .await
-                    .unwrap();
-                tx.commit().await.unwrap();
-            })
-            .await,
-        );
+        baseline.push(measure(&store, &rows, Some("bare_clicks")).await);
     }
     let (r, b) = (median(real), median(baseline));
     println!(

@@ -126,6 +126,10 @@ pub struct Store {
     backend: Backend,
     /// One writer at a time on SQLite (another process still waits on the busy timeout).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The database file on SQLite (not for an in-memory database): where the click writer's
+    /// own connection opens, once, on the first batch.
+    sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
+    native_clicks: std::sync::Arc<tokio::sync::OnceCell<clicks::NativeWriter>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -181,10 +185,16 @@ impl Store {
             })
             .connect_with(connect)
             .await?;
+        let sqlite_file = match backend {
+            Backend::Sqlite => clicks::sqlite_file_of(url).map(std::sync::Arc::new),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             backend,
             writer: Default::default(),
+            sqlite_file,
+            native_clicks: Default::default(),
         })
     }
 
@@ -220,6 +230,23 @@ impl Store {
                 _gate: None,
             },
         })
+    }
+
+    /// The writer gate alone, for a writer with a connection of its own (the click writer).
+    pub(crate) async fn write_gate(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.writer.clone().lock_owned().await
+    }
+
+    /// The native click writer on a SQLite file, started on first use.
+    pub(crate) async fn native_clicks(&self) -> Result<Option<&clicks::NativeWriter>> {
+        let Some(file) = &self.sqlite_file else {
+            return Ok(None);
+        };
+        let w = self
+            .native_clicks
+            .get_or_try_init(|| async { clicks::NativeWriter::open(file) })
+            .await?;
+        Ok(Some(w))
     }
 
     /// Round-trips the database: what `/readyz` and `vouch healthcheck` ask.

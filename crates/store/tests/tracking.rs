@@ -2,6 +2,7 @@
 //! window, exactly-once under concurrent duplicates, refunds, fraud verdicts, tenancy.
 
 use serde_json::Value;
+use std::sync::Arc;
 use vouch_core::Email;
 use vouch_core::clock::now_ms;
 use vouch_core::code::ReferralCode;
@@ -31,6 +32,7 @@ vouch_store::both_backends!(
     rule_changes_apply_forward_only,
     csv_import_reports_every_refused_row_and_keeps_the_rest,
     enrolment_follows_eligibility_and_vanity_rules,
+    the_click_writer_stores_what_the_bulk_statement_stores,
 );
 
 mod common;
@@ -54,11 +56,10 @@ impl Shop {
             unqualified_reason: if qualified { "" } else { "bot" },
             created_at: at,
         };
-        let mut tx = self.store.write().await.unwrap();
-        insert_batch(&mut tx, self.store.backend(), &[k])
+        // The writer's own path: the native connection on SQLite, the bulk statement otherwise.
+        vouch_store::clicks::write(&self.store, &Arc::from(vec![k]))
             .await
             .unwrap();
-        tx.commit().await.unwrap();
         id
     }
 }
@@ -708,4 +709,76 @@ async fn a_shared_ip_only_flags(store: Store) {
     );
     let findings: Value = serde_json::from_str(&referral.fraud_findings).unwrap();
     assert_eq!(findings[0]["code"], "shared_ip", "{findings}");
+}
+
+/// The click writer (a native connection on a SQLite file) and the bulk statement in a
+/// transaction of the pool store the same rows and add up the same rollups.
+async fn the_click_writer_stores_what_the_bulk_statement_stores(store: Store) {
+    let s = shop(store, "Shop", rules()).await;
+    let anna = s.advocate("anna@example.com").await;
+    let at = now_ms();
+    let click = |n: i64, qualified: bool| NewClick {
+        workspace_id: s.ws,
+        public_id: time_ordered_id("", at + n),
+        program_id: anna.program_id,
+        advocate_id: anna.id,
+        visitor_id: format!("visitor-{n}"),
+        ip_hash: "ip-hash".into(),
+        user_agent: "Mozilla/5.0 \u{e9}t\u{e9}".into(),
+        referer: "https://mail.example.com/?q='quoted'".into(),
+        params: r#"{"utm_source":"newsletter"}"#.into(),
+        qualified,
+        unqualified_reason: if qualified { "" } else { "bot" },
+        created_at: at + n,
+    };
+    let by_writer: Vec<NewClick> = (0..5).map(|n| click(n, n % 2 == 0)).collect();
+    let by_statement: Vec<NewClick> = (5..10).map(|n| click(n, n % 2 == 0)).collect();
+    vouch_store::clicks::write(&s.store, &Arc::from(by_writer.clone()))
+        .await
+        .unwrap();
+    let mut tx = s.store.write().await.unwrap();
+    insert_batch(&mut tx, s.store.backend(), &by_statement)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut c = s.store.read().await.unwrap();
+    let stored = vouch_store::clicks::list(&mut c, s.ws, None, i64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 10);
+    // What each click should have become, in the stored row's own shape.
+    let as_stored = |k: &NewClick, stored: &vouch_store::rows::Click| vouch_store::rows::Click {
+        id: stored.id,
+        workspace_id: k.workspace_id,
+        public_id: k.public_id.clone(),
+        program_id: k.program_id,
+        advocate_id: k.advocate_id,
+        visitor_id: k.visitor_id.clone(),
+        ip_hash: k.ip_hash.clone(),
+        user_agent: k.user_agent.clone(),
+        referer: k.referer.clone(),
+        params: k.params.clone(),
+        qualified: i64::from(k.qualified),
+        unqualified_reason: k.unqualified_reason.to_string(),
+        created_at: k.created_at,
+    };
+    for k in by_writer.iter().chain(&by_statement) {
+        let row = stored
+            .iter()
+            .find(|r| r.public_id == k.public_id)
+            .expect("every click stored");
+        assert_eq!(row, &as_stored(k, row));
+    }
+    let found = vouch_store::clicks::by_public_id(&mut c, s.ws, &by_writer[0].public_id)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|k| k.visitor_id), Some("visitor-0".to_string()));
+    let rollups = vouch_store::clicks::rollups(&mut c, s.ws, anna.id)
+        .await
+        .unwrap();
+    let (clicks, qualified) = rollups
+        .iter()
+        .fold((0, 0), |(n, q), r| (n + r.clicks, q + r.qualified_clicks));
+    assert_eq!((clicks, qualified), (10, 5), "{rollups:?}");
 }

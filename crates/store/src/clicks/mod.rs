@@ -3,6 +3,10 @@
 //! and never waits; a click is never dropped: when the database is slow the queue grows (and
 //! says so in the stats) and a failed batch is retried until it lands.
 
+mod native;
+
+pub(crate) use native::{NativeWriter, file_of as sqlite_file_of};
+
 use crate::rows::{self, Click};
 use crate::{Backend, Conn, Millis, Result, Store};
 use std::collections::HashMap;
@@ -29,21 +33,45 @@ pub struct NewClick {
     pub created_at: Millis,
 }
 
+/// Writes one batch of clicks with their rollups in one transaction: what the writer does.
+/// On a SQLite file the batch goes to the native writer (see [`native`]); otherwise it is one
+/// bulk statement in a transaction of the pool.
+pub async fn write(store: &Store, clicks: &Arc<[NewClick]>) -> Result<()> {
+    write_into(store, "clicks", clicks, true).await
+}
+
+/// The rows alone into a table of the clicks' shape, by the same path: the benchmark's baseline.
+#[doc(hidden)]
+pub async fn write_bare(
+    store: &Store,
+    table: &'static str,
+    clicks: &Arc<[NewClick]>,
+) -> Result<()> {
+    write_into(store, table, clicks, false).await
+}
+
+async fn write_into(
+    store: &Store,
+    table: &'static str,
+    clicks: &Arc<[NewClick]>,
+    rollups: bool,
+) -> Result<()> {
+    if let Some(native) = store.native_clicks().await? {
+        let _gate = store.write_gate().await;
+        return native.write(table, clicks.clone(), rollups).await;
+    }
+    let mut tx = store.write().await?;
+    insert_rows(&mut tx, store.backend(), table, clicks).await?;
+    if rollups {
+        upsert_rollups(&mut tx, clicks).await?;
+    }
+    Ok(tx.commit().await?)
+}
+
 /// Writes `clicks` and their rollups on `c` (the caller's transaction).
 pub async fn insert_batch(c: &mut Conn, backend: Backend, clicks: &[NewClick]) -> Result<()> {
     insert_rows(c, backend, "clicks", clicks).await?;
     upsert_rollups(c, clicks).await
-}
-
-/// The rows alone into a table of the clicks' shape: the benchmark's baseline.
-#[doc(hidden)]
-pub async fn insert_bare(
-    c: &mut Conn,
-    backend: Backend,
-    table: &'static str,
-    clicks: &[NewClick],
-) -> Result<()> {
-    insert_rows(c, backend, table, clicks).await
 }
 
 const CLICK_COLUMNS: &str = "workspace_id, public_id, program_id, advocate_id, visitor_id, ip_hash, \
@@ -100,7 +128,13 @@ async fn insert_rows(
     Ok(())
 }
 
-async fn upsert_rollups(c: &mut Conn, clicks: &[NewClick]) -> Result<()> {
+const ROLLUP_UPSERT: &str = "INSERT INTO click_rollups (workspace_id, advocate_id, day, clicks, qualified_clicks) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (workspace_id, advocate_id, day) DO UPDATE SET
+        clicks = click_rollups.clicks + excluded.clicks,
+        qualified_clicks = click_rollups.qualified_clicks + excluded.qualified_clicks";
+
+/// The batch's (clicks, qualified clicks) per (workspace, advocate, day).
+fn rollups_of(clicks: &[NewClick]) -> HashMap<(i64, i64, i64), (i64, i64)> {
     let mut rollup: HashMap<(i64, i64, i64), (i64, i64)> = HashMap::new();
     for k in clicks {
         let e = rollup
@@ -113,20 +147,19 @@ async fn upsert_rollups(c: &mut Conn, clicks: &[NewClick]) -> Result<()> {
         e.0 += 1;
         e.1 += i64::from(k.qualified);
     }
-    for ((ws, adv, day), (n, q)) in rollup {
-        sqlx::query(
-            "INSERT INTO click_rollups (workspace_id, advocate_id, day, clicks, qualified_clicks) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (workspace_id, advocate_id, day) DO UPDATE SET
-                clicks = click_rollups.clicks + excluded.clicks,
-                qualified_clicks = click_rollups.qualified_clicks + excluded.qualified_clicks",
-        )
-        .bind(ws)
-        .bind(adv)
-        .bind(day)
-        .bind(n)
-        .bind(q)
-        .execute(&mut *c)
-        .await?;
+    rollup
+}
+
+async fn upsert_rollups(c: &mut Conn, clicks: &[NewClick]) -> Result<()> {
+    for ((ws, adv, day), (n, q)) in rollups_of(clicks) {
+        sqlx::query(ROLLUP_UPSERT)
+            .bind(ws)
+            .bind(adv)
+            .bind(day)
+            .bind(n)
+            .bind(q)
+            .execute(&mut *c)
+            .await?;
     }
     Ok(())
 }
@@ -219,11 +252,12 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, stats: Arc<Writ
             }
         }
         if !batch.is_empty() {
-            write_until_done(&store, &batch, &stats).await;
+            let clicks: Arc<[NewClick]> = std::mem::take(&mut batch).into();
+            write_until_done(&store, &clicks, &stats).await;
             stats
                 .written
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            batch.clear();
+                .fetch_add(clicks.len() as u64, Ordering::Relaxed);
+            batch.reserve(MAX_BATCH);
         }
         for w in waiters.drain(..) {
             let _ = w.send(());
@@ -231,16 +265,10 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Msg>, stats: Arc<Writ
     }
 }
 
-async fn write_until_done(store: &Store, batch: &[NewClick], stats: &WriterStats) {
+async fn write_until_done(store: &Store, batch: &Arc<[NewClick]>, stats: &WriterStats) {
     let mut delay = Duration::from_millis(50);
     loop {
-        let attempt = async {
-            let mut tx = store.write().await?;
-            insert_batch(&mut tx, store.backend(), batch).await?;
-            tx.commit().await?;
-            Ok::<_, crate::StoreError>(())
-        };
-        match attempt.await {
+        match write(store, batch).await {
             Ok(()) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 return;
