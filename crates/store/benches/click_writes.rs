@@ -17,40 +17,35 @@ const ROWS: usize = 200_000;
 const ROUNDS: usize = 5;
 
 /// `n` clicks at 50 a millisecond. One in ten comes from a returning visitor (an earlier
-/// visitor id, so out of order in the visitor index); the others are first visits, whose visitor
-/// id is made at the click, as the redirect does.
-fn at_of(now: i64, i: usize) -> i64 {
-    now + i as i64 / 50
-}
-
+/// visitor id, so out of order in the visitor index); the others are first visits, named by
+/// their own click id, as the redirect does.
 fn clicks(ws: i64, program: i64, advocates: &[i64], n: usize) -> Vec<NewClick> {
     let now = vouch_core::clock::now_ms();
     let mut visitors: Vec<String> = Vec::with_capacity(n);
     (0..n)
         .map(|i| {
-            let at = at_of(now, i);
-            let visitor = if i % 10 == 9 {
+            let at = now + i as i64 / 50;
+            let public_id = time_ordered_id("", at);
+            let visitor_id = if i % 10 == 9 {
                 visitors[(i * 7919) % visitors.len()].clone()
             } else {
-                visitors.push(time_ordered_id("", at));
-                visitors[visitors.len() - 1].clone()
+                visitors.push(public_id.clone());
+                public_id.clone()
             };
-            (at, visitor)
-        })
-        .enumerate()
-        .map(|(i, (at, visitor_id))| NewClick {
-            workspace_id: ws,
-            public_id: time_ordered_id("", at),
-            program_id: program,
-            advocate_id: advocates[i % advocates.len()],
-            visitor_id,
+            NewClick {
+                workspace_id: ws,
+                public_id,
+                program_id: program,
+                advocate_id: advocates[i % advocates.len()],
+                visitor_id,
             ip_hash: "3f2a9c0d1e4b5a6c7d8e9f0a1b2c3d4e".into(),
             user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into(),
             referer: "https://mail.example.com/".into(),
             params: r#"{"utm_source":"newsletter"}"#.into(),
             qualified: i % 10 != 0,
             unqualified_reason: if i % 10 == 0 { "bot" } else { "" },
-            created_at: at_of(now, i),
+            created_at: at,
+        }
         })
         .collect()
 }

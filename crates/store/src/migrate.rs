@@ -49,6 +49,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_advocate_ips.sql"),
         postgres: include_str!("../migrations/postgres/0006_advocate_ips.sql"),
     },
+    Migration {
+        version: 7,
+        name: "first_visits",
+        sqlite: include_str!("../migrations/sqlite/0007_first_visits.sql"),
+        postgres: include_str!("../migrations/postgres/0007_first_visits.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -40,8 +40,24 @@ use common::*;
 
 impl Shop {
     async fn click(&self, a: &Advocate, visitor: &str, age_ms: i64, qualified: bool) -> String {
+        self.click_by(a, Some(visitor), age_ms, qualified).await
+    }
+
+    /// A visitor's first click, which names them: returns the click id, their visitor id.
+    async fn first_visit(&self, a: &Advocate, age_ms: i64) -> String {
+        self.click_by(a, None, age_ms, true).await
+    }
+
+    async fn click_by(
+        &self,
+        a: &Advocate,
+        visitor: Option<&str>,
+        age_ms: i64,
+        qualified: bool,
+    ) -> String {
         let at = now_ms() - age_ms;
         let id = time_ordered_id("", at);
+        let visitor = visitor.unwrap_or(&id);
         let k = NewClick {
             workspace_id: self.ws,
             public_id: id.clone(),
@@ -134,11 +150,12 @@ async fn the_model_chooses_between_a_visitors_clicks(store: Store) {
         let s = shop(store.clone(), &format!("Shop {model:?}"), r).await;
         let anna = s.advocate("anna@example.com").await;
         let carl = s.advocate("carl@example.com").await;
-        s.click(&anna, "visitor-x", 5 * 86_400_000, true).await;
-        s.click(&carl, "visitor-x", 86_400_000, true).await;
+        // Bob's first visit came through Anna's link and named him; he came back through Carl's.
+        let bob = s.first_visit(&anna, 5 * 86_400_000).await;
+        s.click(&carl, &bob, 86_400_000, true).await;
         let rec = s
             .convert("order-1", "bob@example.com", |i| {
-                i.signals.visitor_id = Some("visitor-x".into())
+                i.signals.visitor_id = Some(bob.clone())
             })
             .await;
         let winner = rec.referral.clone().unwrap().advocate_id;

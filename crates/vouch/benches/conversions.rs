@@ -54,6 +54,14 @@ async fn seed(db: &str, rewards: bool) -> (String, Vec<String>) {
     (key, codes)
 }
 
+/// A bench that panics midway still stops its servers.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(dir: &Path, rewards: bool, rt: &tokio::runtime::Runtime) -> Server {
     std::fs::create_dir_all(dir.join("vouch-data")).unwrap();
     let db = vouch_store::sqlite_url(&dir.join("vouch-data/vouch.db"));

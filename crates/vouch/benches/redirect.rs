@@ -12,7 +12,7 @@ use vouch_core::program::{ProgramRules, ProgramStatus};
 use vouch_store::audit::Actor;
 use vouch_store::customers::CustomerInput;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const SECONDS: u64 = 8;
 const CONNECTIONS: u32 = 64;
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
@@ -92,6 +92,14 @@ fn start(dir: &Path, record: bool) -> Server {
     Server { child, bind, db }
 }
 
+/// A bench that panics midway still stops its servers.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 struct Run {
     rps: f64,
     p99_ms: f64,
@@ -144,20 +152,29 @@ fn wrk(bind: &str, code: &str, seconds: u64) -> Run {
     }
 }
 
-/// Redirects the server itself counted as answered, from its /metrics.
-fn answered(bind: &str) -> u64 {
+/// Redirects the server itself counted as answered, and the click batches it wrote, from its
+/// /metrics.
+fn answered(bind: &str) -> (u64, u64) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(bind).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).unwrap();
-    body.lines()
+    let value = |l: &str| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+    let redirects = body
+        .lines()
         .filter(|l| {
             l.starts_with("vouch_http_requests_total{") && l.contains("route=\"/r/{code}\"")
         })
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum()
+        .map(value)
+        .sum();
+    let batches = body
+        .lines()
+        .filter(|l| l.starts_with("vouch_click_batches_total"))
+        .map(value)
+        .sum();
+    (redirects, batches)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -196,7 +213,7 @@ fn main() {
             base.last().unwrap()
         );
     }
-    let answered = answered(&servers[0].bind);
+    let (answered, batches) = answered(&servers[0].bind);
     // A clean stop: the server flushes its click writer before exiting.
     for s in &mut servers {
         Command::new("kill")
@@ -216,7 +233,7 @@ fn main() {
     println!(
         "redirect, {CONNECTIONS} connections, {ROUNDS} alternated rounds of {SECONDS} s: recording median {r:.0} req/s, \
          no-recording median {b:.0} req/s, ratio {:.2}; recording p99 median {:.2} ms (worst {:.2} ms); \
-         redirects answered {answered}, clicks written {written}, lost {}",
+         redirects answered {answered}, clicks written {written} in {batches} batches, lost {}",
         r / b,
         median(rec_p99.clone()),
         rec_p99.iter().cloned().fold(0.0, f64::max),

@@ -83,8 +83,9 @@ fn respond_with_click(state: &AppState, target: &Resolved, parts: &Parts) -> Res
     };
     let user_agent = text(header::USER_AGENT);
     let referer = text(header::REFERER);
-    let visitor = visitor_of(headers).unwrap_or_else(|| time_ordered_id("", now));
     let click_id = time_ordered_id("", now);
+    // A first visit is named by its click (see `clicks::by_visitor`).
+    let visitor = visitor_of(headers).unwrap_or_else(|| click_id.clone());
     let params = visit::kept_params(parts.uri.query());
     let reason =
         visit::unqualified_reason(parts.method == Method::HEAD, &user_agent).or_else(|| {
