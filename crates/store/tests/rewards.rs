@@ -30,6 +30,8 @@ vouch_store::both_backends!(
     hundred_concurrent_payouts_never_exceed_payable,
     the_ledger_refuses_edits,
     credit_is_spent_once_and_never_beyond_the_balance,
+    a_program_budget_refuses_with_limit_reached,
+    reward_rule_changes_apply_forward_only,
 );
 
 const DAY: i64 = 86_400_000;
@@ -87,6 +89,23 @@ async fn sound(store: &Store, ws: i64) {
         ledger::audit(&mut c, ws).await.unwrap(),
         Vec::<String>::new()
     );
+}
+
+/// The kinds of the `reward.*` outbox events about reward `id`, oldest first.
+async fn events_of(store: &Store, ws: i64, id: &str) -> Vec<String> {
+    let mut c = store.read().await.unwrap();
+    let mut kinds: Vec<String> = vouch_store::outbox::list(&mut c, ws, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.kind.starts_with("reward.")
+                && serde_json::from_str::<serde_json::Value>(&e.payload).unwrap()["reward"] == id
+        })
+        .map(|e| e.kind)
+        .collect();
+    kinds.reverse();
+    kinds
 }
 
 fn by_rule<'a>(list: &'a [Reward], rule: &str) -> &'a Reward {
@@ -200,6 +219,14 @@ async fn hold_then_approve_then_fulfil(store: Store) {
         .unwrap();
     assert_eq!(referral.status, "rewarded");
     drop(c);
+    assert_eq!(
+        events_of(&s.store, s.ws, &cash.public_id).await,
+        ["reward.created", "reward.approved", "reward.fulfilled"]
+    );
+    assert_eq!(
+        events_of(&s.store, s.ws, &credit.public_id).await,
+        ["reward.created", "reward.approved", "reward.fulfilled"]
+    );
     sound(&s.store, s.ws).await;
 }
 
@@ -222,6 +249,12 @@ async fn refunds_void_during_the_hold_and_claw_back_after(store: Store) {
     );
     assert_eq!(undone.len(), r.rewards.len());
     assert_eq!(bal(&s.store, s.ws, Account::ProgramExpense, 0).await, 0);
+    for w in &undone {
+        assert_eq!(
+            events_of(&s.store, s.ws, &w.public_id).await,
+            ["reward.created", "reward.voided"]
+        );
+    }
 
     // Refunded after the hold, before a payout: clawed back from the payable balance.
     let old = now - 40 * DAY;
@@ -239,6 +272,13 @@ async fn refunds_void_during_the_hold_and_claw_back_after(store: Store) {
         .unwrap();
     let cash = reward(&s.store, s.ws, &by_rule(&r.rewards, "advocate").public_id).await;
     assert_eq!(cash.status, "clawed_back");
+    assert_eq!(
+        events_of(&s.store, s.ws, &cash.public_id)
+            .await
+            .last()
+            .map(String::as_str),
+        Some("reward.clawed_back")
+    );
     assert_eq!(
         bal(&s.store, s.ws, Account::AdvocatePayable, anna.customer_id).await,
         0
@@ -957,4 +997,115 @@ async fn credit_is_spent_once_and_never_beyond_the_balance(store: Store) {
     assert_eq!(bal(&s.store, s.ws, Account::CustomerCredit, bob).await, 50);
     assert_eq!(bal(&s.store, s.ws, Account::CreditRedeemed, 0).await, 700);
     sound(&s.store, s.ws).await;
+}
+
+/// The budget is the program's, shared by every advocate: the reward that would cross it is
+/// refused with `limit_reached`, the admin is told, and the refusal is an event.
+async fn a_program_budget_refuses_with_limit_reached(store: Store) {
+    let s = shop(
+        store,
+        "Budget",
+        with_rewards(json!({ "budget_minor": 2500, "rules": [
+        { "key": "advocate", "beneficiary": "advocate", "trigger": { "on": "qualified_referral" },
+          "grants": [{ "type": "cash", "amount": { "type": "fixed", "minor": 1000 } }] } ] })),
+    )
+    .await;
+    let anna = s.advocate("anna@example.com").await;
+    let carl = s.advocate("carl@example.com").await;
+    let now = now_ms();
+    let first = buy(&s, &anna, "o-1", "f1@example.com", now).await;
+    let second = buy(&s, &carl, "o-2", "f2@example.com", now).await;
+    let third = buy(&s, &anna, "o-3", "f3@example.com", now).await;
+    let state =
+        |r: &referrals::Recorded| (r.rewards[0].status.clone(), r.rewards[0].refusal.clone());
+    assert_eq!(state(&first), ("pending".to_string(), None));
+    assert_eq!(
+        state(&second),
+        ("pending".to_string(), None),
+        "another advocate, same budget"
+    );
+    assert_eq!(
+        state(&third),
+        ("refused".to_string(), Some("limit_reached".to_string())),
+        "2,000 committed + 1,000 would cross 2,500"
+    );
+    assert_eq!(
+        bal(&s.store, s.ws, Account::ProgramExpense, 0).await,
+        0,
+        "all still on hold"
+    );
+    let mut c = s.store.read().await.unwrap();
+    let open = notices::open(&mut c, s.ws).await.unwrap();
+    assert!(
+        open.iter()
+            .any(|n| n.kind == "reward.limit_reached" && n.message.contains("budget")),
+        "{open:?}"
+    );
+    drop(c);
+    assert_eq!(
+        events_of(&s.store, s.ws, &third.rewards[0].public_id).await,
+        ["reward.refused"]
+    );
+}
+
+/// Changing a program's reward rules changes what later referrals earn; rewards already
+/// issued keep their amounts, and a referral judged under the old version keeps its rules.
+async fn reward_rule_changes_apply_forward_only(store: Store) {
+    let cash = |minor: i64| {
+        with_rewards(json!({ "rules": [
+        { "key": "advocate", "beneficiary": "advocate", "trigger": { "on": "first_purchase" },
+          "grants": [{ "type": "cash", "amount": { "type": "fixed", "minor": minor } }] } ] }))
+    };
+    let s = shop(store, "Forward", cash(1000)).await;
+    let anna = s.advocate("anna@example.com").await;
+    let now = now_ms();
+    let before = buy(&s, &anna, "o-1", "bob@example.com", now).await;
+    assert_eq!(before.rewards[0].amount_minor, 1000);
+    // Dan is referred (he signs up with Anna's code) before the change and buys after it.
+    let signals = referrals::FriendSignals {
+        code: Some(ReferralCode::parse(&anna.code).unwrap()),
+        ..Default::default()
+    };
+    let (dan, _, created) = referrals::identify_friend(
+        &s.store,
+        s.ws,
+        &person("dan@example.com"),
+        &signals,
+        referrals::Identified::Signup,
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
+    assert!(created);
+    let v1 = dan.unwrap().program_version;
+
+    let changed = vouch_store::tracking::update_program(
+        &s.store,
+        s.ws,
+        &s.program.public_id,
+        &s.program.name,
+        vouch_core::program::ProgramStatus::Active,
+        &cash(2500),
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
+    assert!(changed.version > v1);
+
+    let after = buy(&s, &anna, "o-2", "carol@example.com", now).await;
+    assert_eq!(
+        after.rewards[0].amount_minor, 2500,
+        "a new referral earns the new amount"
+    );
+    let old = reward(&s.store, s.ws, &before.rewards[0].public_id).await;
+    assert_eq!(
+        old.amount_minor, 1000,
+        "an issued reward is never rewritten"
+    );
+    let late = buy(&s, &anna, "o-3", "dan@example.com", now).await;
+    assert_eq!(late.referral.as_ref().unwrap().program_version, v1);
+    assert_eq!(
+        late.rewards[0].amount_minor, 1000,
+        "Dan's referral was judged under the rules of its time"
+    );
 }
