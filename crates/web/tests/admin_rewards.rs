@@ -349,15 +349,74 @@ async fn a_business_runs_its_rewards_from_the_admin() {
         )
         .await;
     assert_eq!(vip.location(), "/admin/campaigns?done=saved");
-    let mut c = app.db.store.read().await.unwrap();
-    let saved = vouch_store::campaigns::list(&mut c, ws.id, i64::MAX, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.name == "VIP week")
-        .unwrap();
-    drop(c);
+    let saved_campaign = |name: &'static str| {
+        let store = app.db.store.clone();
+        async move {
+            let mut c = store.read().await.unwrap();
+            vouch_store::campaigns::list(&mut c, ws.id, i64::MAX, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.name == name)
+                .unwrap()
+        }
+    };
+    let saved = saved_campaign("VIP week").await;
     assert_eq!(saved.audience, r#"{"type":"min_referrals","n":5}"#);
+
+    // A sprint with a tier table of its own: every problem shown on the form, nothing saved.
+    let cases = [
+        (
+            r#"[{"name": "Gold""#,
+            Some("the tier table is not valid JSON"),
+        ),
+        (
+            r#"[{"name": "A", "min_referrals": 3, "grants": [{"type": "cash", "amount": {"type": "fixed", "minor": 1000}}]},
+                {"name": "B", "min_referrals": 2, "grants": [{"type": "cash", "amount": {"type": "fixed", "minor": 2000}}]}]"#,
+            Some("climb strictly"),
+        ),
+        (
+            r#"[{"name": "Sprint", "min_referrals": 1, "grants": [{"type": "cash", "amount": {"type": "fixed", "minor": 2000}}]}]"#,
+            None,
+        ),
+    ];
+    for (tiers, problem) in cases {
+        let res = b
+            .post(
+                "/admin/campaigns",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Tier sprint"),
+                    ("program", &pid),
+                    ("starts_at", "2030-12-04T18:00"),
+                    ("ends_at", "2030-12-11T18:00"),
+                    ("effect", "tiers"),
+                    ("tiers", tiers),
+                ],
+            )
+            .await;
+        match problem {
+            Some(p) => {
+                assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+                assert!(res.body.contains(p), "{}", res.body);
+                assert!(
+                    res.body.contains("&quot;name&quot;") || res.body.contains("&#34;name&#34;"),
+                    "the typed table is kept: {}",
+                    res.body
+                );
+            }
+            None => assert_eq!(
+                res.location(),
+                "/admin/campaigns?done=saved",
+                "{}",
+                res.body
+            ),
+        }
+    }
+    let saved = saved_campaign("Tier sprint").await;
+    let effect: serde_json::Value = serde_json::from_str(&saved.effect).unwrap();
+    assert_eq!(effect["type"], "tiers", "{effect}");
+    assert_eq!(effect["tiers"][0]["grants"][0]["amount"]["minor"], 2000);
     let calendar = b.get("/admin/campaigns").await;
     assert!(
         calendar

@@ -707,10 +707,14 @@ pub struct CampaignForm {
     pub program: String,
     pub starts_at: String,
     pub ends_at: String,
-    /// `multiplier` or `bonus`.
+    /// `multiplier`, `bonus` or `tiers`.
     pub effect: String,
     /// ×2 as "2", or a bonus amount as "5.00".
+    #[serde(default)]
     pub value: String,
+    /// The tier table a `tiers` campaign puts in force, as in the reward rules (JSON).
+    #[serde(default)]
+    pub tiers: String,
     #[serde(default)]
     pub sides: String,
     #[serde(default)]
@@ -788,6 +792,27 @@ pub async fn campaigns_page(
 }
 
 impl CampaignForm {
+    fn value_hint() -> Invalid {
+        Invalid::new(
+            "value",
+            "for a multiplier type a factor such as 2; for a bonus an amount such as 5.00",
+        )
+    }
+
+    /// The typed tier table: JSON in the shape the reward rules use, at least one tier.
+    fn tier_table(&self) -> Result<Vec<vouch_core::reward::Tier>, Invalid> {
+        match serde_json::from_str::<Vec<vouch_core::reward::Tier>>(&self.tiers) {
+            Ok(t) if !t.is_empty() => Ok(t),
+            Ok(_) => Err(Invalid::new("tiers", "give at least one tier")),
+            Err(e) => Err(Invalid::new(
+                "tiers",
+                format!(
+                    "the tier table is not valid JSON in the shape of the reward rules' tiers ({e})"
+                ),
+            )),
+        }
+    }
+
     fn parse(&self, tz: &str, currency: &str) -> Result<campaigns::NewCampaign, Vec<Invalid>> {
         let mut errors = Vec::new();
         let starts = instant_in("starts_at", &self.starts_at, tz)
@@ -797,23 +822,20 @@ impl CampaignForm {
             .map_err(|e| errors.push(e))
             .unwrap_or(0);
         let effect = match self.effect.as_str() {
+            "tiers" => self.tier_table().map(|tiers| Effect::Tiers { tiers }),
             "multiplier" => match self.value.trim().parse::<f64>() {
                 // A factor typed by a person, stored as basis points.
-                Ok(x) if x.is_finite() => Some(Effect::Multiplier {
+                Ok(x) if x.is_finite() => Ok(Effect::Multiplier {
                     bps: (x * 10_000.0).round() as i64,
                 }),
-                _ => None,
+                _ => Err(Self::value_hint()),
             },
             "bonus" => parse_amount(&self.value, currency)
-                .map(|amount_minor| Effect::Bonus { amount_minor }),
-            _ => None,
+                .map(|amount_minor| Effect::Bonus { amount_minor })
+                .ok_or_else(Self::value_hint),
+            _ => Err(Self::value_hint()),
         };
-        if effect.is_none() {
-            errors.push(Invalid::new(
-                "value",
-                "for a multiplier type a factor such as 2; for a bonus an amount such as 5.00",
-            ));
-        }
+        let effect = effect.map_err(|e| errors.push(e)).ok();
         let budget = if self.budget.trim().is_empty() {
             None
         } else {
@@ -911,14 +933,15 @@ pub async fn create_campaign(
                         .into_iter()
                         .find(|f| *f == field)
                         .unwrap_or("name");
-                        Invalid::new(
-                            if field.starts_with("effect") {
-                                "value"
-                            } else {
-                                field
-                            },
-                            msg.to_string(),
-                        )
+                        let field = if one.starts_with("rewards.") {
+                            // The tier table's own checks name the reward rules' fields.
+                            "tiers"
+                        } else if field.starts_with("effect") {
+                            "value"
+                        } else {
+                            field
+                        };
+                        Invalid::new(field, msg.to_string())
                     })
                     .collect(),
                 other => vec![Invalid::new("name", other.to_string())],
