@@ -55,6 +55,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_first_visits.sql"),
         postgres: include_str!("../migrations/postgres/0007_first_visits.sql"),
     },
+    Migration {
+        version: 8,
+        name: "outbox_relay",
+        sqlite: include_str!("../migrations/sqlite/0008_outbox_relay.sql"),
+        postgres: include_str!("../migrations/postgres/0008_outbox_relay.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,13 +1,16 @@
-//! The outbox: domain events written in the caller's transaction, each with a dispatch job
-//! enqueued in that same transaction. Nothing is sent for a change that rolled back, and
-//! nothing committed is forgotten: the worker dispatches every event at least once.
+//! The outbox: domain events written in the caller's transaction. Nothing is sent for a change
+//! that rolled back, and nothing committed is forgotten: the worker's relay reads the events
+//! not yet dispatched, oldest first, and marks them in the same transaction that hands them on.
+//!
+//! An event costs its writer one row. (Earlier versions also enqueued a job per event; the
+//! worker still runs such jobs, see [`DispatchEvent`].)
 
-use crate::jobs::{self, JobSpec, NewJob};
+use crate::jobs::JobSpec;
 use crate::rows::{self, Event};
-use crate::{Conn, Millis, Result};
+use crate::{Backend, Conn, Millis, Result, Store};
 use vouch_core::secret::random_hex;
 
-/// The job that carries one event to its subscribers.
+/// The job earlier versions enqueued for each event; still run for queues they left behind.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DispatchEvent {
     pub event_id: i64,
@@ -17,10 +20,7 @@ impl JobSpec for DispatchEvent {
     const KIND: &'static str = "event.dispatch";
 }
 
-/// The job kind that carries an event to its subscribers.
-pub const DISPATCH_JOB: &str = DispatchEvent::KIND;
-
-/// Writes `kind` with `payload` to the outbox and enqueues its dispatch. Returns the event id.
+/// Writes `kind` with `payload` to the outbox. Returns the event id.
 pub async fn emit(
     c: &mut Conn,
     workspace_id: i64,
@@ -40,12 +40,7 @@ pub async fn emit(
     .bind(now)
     .fetch_one(&mut *c)
     .await?;
-    let id: i64 = row.try_get("id")?;
-    let job = NewJob::of(&DispatchEvent { event_id: id })
-        .workspace(workspace_id)
-        .dedupe(format!("event:{id}"));
-    jobs::enqueue(c, &job, now).await?;
-    Ok(id)
+    Ok(row.try_get("id")?)
 }
 
 pub async fn by_id(c: &mut Conn, id: i64) -> Result<Option<Event>> {
@@ -59,6 +54,50 @@ pub async fn mark_dispatched(c: &mut Conn, id: i64, now: Millis) -> Result<()> {
         .execute(&mut *c)
         .await?;
     Ok(())
+}
+
+/// Events not yet dispatched, oldest first, across workspaces (the relay's view).
+pub async fn pending(c: &mut Conn, limit: i64) -> Result<Vec<Event>> {
+    let q = rows::select::<Event>("WHERE dispatched_at IS NULL ORDER BY id LIMIT $1").bind(limit);
+    Ok(rows::fetch_all(c, q).await?)
+}
+
+/// Dispatches up to `limit` pending events in one transaction and returns them. Subscribers
+/// (outbound webhooks, journeys) join here by enqueueing their deliveries in this transaction,
+/// so an event is handed on exactly when it is marked. On PostgreSQL, relays of several
+/// workers skip each other's rows.
+pub async fn relay(store: &Store, limit: i64, now: Millis) -> Result<Vec<Event>> {
+    let mut tx = store.write().await?;
+    let lock = match store.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let q = rows::select::<Event>(&format!(
+        "WHERE dispatched_at IS NULL ORDER BY id LIMIT $1{lock}"
+    ))
+    .bind(limit);
+    let events = rows::fetch_all(&mut tx, q).await?;
+    if events.is_empty() {
+        tx.rollback().await?;
+        return Ok(events);
+    }
+    for e in &events {
+        tracing::debug!(event = e.id, kind = %e.kind, "dispatching event");
+    }
+    let ids = (0..events.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut q = rows::dynamic(format!(
+        "UPDATE events SET dispatched_at = $1 WHERE dispatched_at IS NULL AND id IN ({ids})"
+    ))
+    .bind(now);
+    for e in &events {
+        q = q.bind(e.id);
+    }
+    q.execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(events)
 }
 
 pub async fn list(c: &mut Conn, workspace_id: i64, limit: i64) -> Result<Vec<Event>> {

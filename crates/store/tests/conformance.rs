@@ -21,6 +21,7 @@ vouch_store::both_backends!(
     api_keys_are_found_by_hash_until_revoked,
     audit_log_pages_newest_first,
     outbox_commits_with_the_change_or_not_at_all,
+    concurrent_relays_hand_on_each_event_once,
     jobs_dedupe_by_key,
     jobs_retry_with_backoff_then_go_dead,
     jobs_come_back_when_a_lease_expires,
@@ -366,15 +367,69 @@ async fn outbox_commits_with_the_change_or_not_at_all(store: Store) {
     let mut c = store.read().await.unwrap();
     let events = outbox::list(&mut c, ws.id, 100).await.unwrap();
     assert_eq!(events[0].kind, "workspace.updated");
-    let jobs = store.jobs(None, 1000).await.unwrap();
-    let dispatch: Vec<_> = jobs
-        .iter()
-        .filter(|j| j.kind == outbox::DISPATCH_JOB)
-        .collect();
-    assert_eq!(dispatch.len(), 2);
+    drop(c);
     assert_eq!(
-        dispatch[1].dedupe_key.as_deref(),
-        Some(format!("event:{}", events[0].id).as_str())
+        store.jobs(None, 1000).await.unwrap().len(),
+        before_jobs,
+        "an event costs one row, no job"
+    );
+    // The relay hands on what committed, oldest first, once.
+    let relayed = outbox::relay(&store, 100, now_ms()).await.unwrap();
+    assert_eq!(
+        relayed.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["workspace.created", "workspace.updated"]
+    );
+    assert!(
+        outbox::relay(&store, 100, now_ms())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut c = store.read().await.unwrap();
+    assert!(outbox::pending(&mut c, 100).await.unwrap().is_empty());
+    assert!(
+        outbox::list(&mut c, ws.id, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.dispatched_at.is_some())
+    );
+}
+
+/// Relays running side by side (several workers) hand on every event exactly once.
+async fn concurrent_relays_hand_on_each_event_once(store: Store) {
+    let ws = workspace(&store, "Relay").await;
+    let mut tx = store.write().await.unwrap();
+    for n in 0..300 {
+        outbox::emit(&mut tx, ws.id, "test.event", json!({ "n": n }), now_ms())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let relays = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let batch = outbox::relay(&store, 25, now_ms()).await.unwrap();
+                if batch.is_empty() {
+                    return seen;
+                }
+                seen.extend(batch.into_iter().map(|e| e.id));
+            }
+        })
+    });
+    let mut all: Vec<i64> = Vec::new();
+    for r in relays.collect::<Vec<_>>() {
+        all.extend(r.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        (n, all.len()),
+        (301, 301),
+        "300 test events and workspace.created, once each"
     );
 }
 

@@ -100,18 +100,20 @@ impl Registry {
     }
 }
 
-/// Carries one outbox event to its subscribers. Outbound webhooks and journeys subscribe
-/// here as they are built; an event with none is simply marked dispatched.
+/// A dispatch job an earlier version enqueued for one event: marks it dispatched unless the
+/// relay ([`outbox::relay`]) already did.
 async fn dispatch_event(store: Store, job: outbox::DispatchEvent) -> anyhow::Result<()> {
     let id = job.event_id;
     let mut c = store.read().await?;
-    let event = outbox::by_id(&mut c, id)
+    outbox::by_id(&mut c, id)
         .await?
         .ok_or_else(|| Permanent(format!("event {id} does not exist")))?;
-    tracing::debug!(event = event.id, kind = %event.kind, "dispatching event");
     outbox::mark_dispatched(&mut c, id, now_ms()).await?;
     Ok(())
 }
+
+/// Events the relay hands on per transaction.
+pub const RELAY_BATCH: i64 = 200;
 
 /// Ends a reward's hold at its instant (approval, fulfilment, or the approval queue).
 async fn release_reward(store: Store, job: rewards::ReleaseReward) -> anyhow::Result<()> {
@@ -196,9 +198,20 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "claiming jobs failed; will retry"),
                 }
             }
+            let relayed = match self.relay_events().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "relaying outbox events failed; will retry");
+                    0
+                }
+            };
             if now_ms() - last_sweep > 600_000 {
                 last_sweep = now_ms();
                 self.sweep().await;
+            }
+            if relayed as i64 == RELAY_BATCH {
+                // More events are waiting: relay again without sleeping.
+                continue;
             }
             if claimed > 0 && claimed == free {
                 // A full batch: there may be more waiting; look again once a slot frees up.
@@ -227,8 +240,17 @@ impl Worker {
         }
     }
 
-    /// Claims one batch and runs it to the end: for tests and `vouch jobs run-once`.
+    /// Hands on one batch of the outbox's pending events; returns how many.
+    pub async fn relay_events(&self) -> vouch_store::Result<usize> {
+        Ok(outbox::relay(&self.store, RELAY_BATCH, now_ms())
+            .await?
+            .len())
+    }
+
+    /// Relays pending events, then claims one batch of jobs and runs it to the end: for tests
+    /// and `vouch jobs run-once`. Returns the number of jobs run.
     pub async fn run_batch(&self) -> anyhow::Result<usize> {
+        self.relay_events().await?;
         let jobs = self.claim(self.config.concurrency as i64).await?;
         let n = jobs.len();
         let mut set = JoinSet::new();

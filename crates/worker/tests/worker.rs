@@ -217,7 +217,8 @@ async fn outbox_events_are_dispatched(store: Store) {
     .await
     .unwrap();
     let w = Worker::new(store.clone(), Registry::builtin(), config("w"));
-    assert_eq!(w.run_batch().await.unwrap(), 1);
+    assert_eq!(w.relay_events().await.unwrap(), 1, "workspace.created");
+    assert_eq!(w.relay_events().await.unwrap(), 0);
     let mut c = store.read().await.unwrap();
     let events = vouch_store::outbox::list(&mut c, ws.id, 10).await.unwrap();
     assert_eq!(events.len(), 1);
