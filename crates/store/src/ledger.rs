@@ -46,35 +46,63 @@ pub async fn post(
     let Some(tx) = rows::fetch_optional::<LedgerTransaction>(c, q).await? else {
         return Ok(None);
     };
-    for leg in posting.legs() {
-        sqlx::query(
-            "INSERT INTO ledger_entries (workspace_id, transaction_id, account, customer_id, currency, amount_minor, posted_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(workspace_id)
-        .bind(tx.id)
-        .bind(leg.account.as_str())
-        .bind(leg.customer_id)
-        .bind(cause.currency.to_string())
-        .bind(leg.amount_minor)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
-        sqlx::query(
-            "INSERT INTO ledger_balances (workspace_id, account, customer_id, currency, balance_minor, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (workspace_id, account, customer_id, currency)
-             DO UPDATE SET balance_minor = ledger_balances.balance_minor + excluded.balance_minor, updated_at = excluded.updated_at",
-        )
-        .bind(workspace_id)
-        .bind(leg.account.as_str())
-        .bind(leg.customer_id)
-        .bind(cause.currency.to_string())
-        .bind(leg.amount_minor)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+    // Every leg in one statement, then every balance it moves in one more: a posting is three
+    // statements whatever its size.
+    let legs = posting.legs();
+    if legs.is_empty() {
+        return Ok(Some(tx));
     }
+    let values = |width: usize, n: usize| {
+        (0..n)
+            .map(|i| {
+                let cols: Vec<String> =
+                    (1..=width).map(|k| format!("${}", i * width + k)).collect();
+                format!("({})", cols.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut q = rows::dynamic(format!(
+        "INSERT INTO ledger_entries (workspace_id, transaction_id, account, customer_id, currency, amount_minor, posted_at)
+         VALUES {}",
+        values(7, legs.len())
+    ));
+    for leg in legs {
+        q = q
+            .bind(workspace_id)
+            .bind(tx.id)
+            .bind(leg.account.as_str())
+            .bind(leg.customer_id)
+            .bind(cause.currency.to_string())
+            .bind(leg.amount_minor)
+            .bind(now);
+    }
+    q.execute(&mut *c).await?;
+    // One row per balance (an upsert may touch a row once), in a fixed order so that concurrent
+    // postings on PostgreSQL lock balances in the same order.
+    let mut moved: std::collections::BTreeMap<(&'static str, i64), i64> = Default::default();
+    for leg in legs {
+        *moved
+            .entry((leg.account.as_str(), leg.customer_id))
+            .or_default() += leg.amount_minor;
+    }
+    let mut q = rows::dynamic(format!(
+        "INSERT INTO ledger_balances (workspace_id, account, customer_id, currency, balance_minor, updated_at)
+         VALUES {}
+         ON CONFLICT (workspace_id, account, customer_id, currency)
+         DO UPDATE SET balance_minor = ledger_balances.balance_minor + excluded.balance_minor, updated_at = excluded.updated_at",
+        values(6, moved.len())
+    ));
+    for ((account, customer_id), amount) in moved {
+        q = q
+            .bind(workspace_id)
+            .bind(account)
+            .bind(customer_id)
+            .bind(cause.currency.to_string())
+            .bind(amount)
+            .bind(now);
+    }
+    q.execute(&mut *c).await?;
     Ok(Some(tx))
 }
 

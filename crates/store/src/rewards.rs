@@ -292,14 +292,7 @@ async fn issue_one(
         Beneficiary::Friend => s.referral.friend_customer_id,
     };
     let cause = s.cause(d, customer_id);
-    let exists = sqlx::query("SELECT id FROM rewards WHERE workspace_id = $1 AND cause_key = $2")
-        .bind(s.ws.id)
-        .bind(cause.clone())
-        .fetch_optional(&mut *c)
-        .await?;
-    if exists.is_some() {
-        return Ok(None);
-    }
+    // A cause rewarded before is caught by the insert below (its unique key), not by a lookup.
     let refusal = limit_crossed(c, s, d, customer_id).await?;
     let currency = s
         .conversion
