@@ -144,16 +144,13 @@ pub async fn by_code(
     workspace_id: i64,
     code: &ReferralCode,
 ) -> Result<Option<Advocate>> {
-    let row =
-        sqlx::query("SELECT advocate_id FROM referral_codes WHERE code = $1 AND workspace_id = $2")
-            .bind(code.as_str().to_string())
-            .bind(workspace_id)
-            .fetch_optional(&mut *c)
-            .await?;
-    match row {
-        Some(r) => by_id(c, workspace_id, r.try_get("advocate_id")?).await,
-        None => Ok(None),
-    }
+    let q = rows::select::<Advocate>(
+        "WHERE workspace_id = $2 AND id = (
+            SELECT advocate_id FROM referral_codes WHERE code = $1 AND workspace_id = $2)",
+    )
+    .bind(code.as_str().to_string())
+    .bind(workspace_id);
+    Ok(rows::fetch_optional(c, q).await?)
 }
 
 pub async fn of_customer(

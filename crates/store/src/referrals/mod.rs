@@ -126,15 +126,47 @@ async fn count(c: &mut Conn, sql: &'static str, a: i64, b: i64, t: Millis) -> Re
     Ok(r.try_get("n")?)
 }
 
+/// The advocates one attribution reads, each read once: the signals, the program's choice and
+/// the winner often name the same advocate.
+#[derive(Default)]
+struct Advocates(std::collections::HashMap<i64, Option<crate::rows::Advocate>>);
+
+impl Advocates {
+    async fn get(
+        &mut self,
+        c: &mut Conn,
+        workspace_id: i64,
+        id: i64,
+    ) -> Result<Option<crate::rows::Advocate>> {
+        if let Some(known) = self.0.get(&id) {
+            return Ok(known.clone());
+        }
+        let a = advocates::by_id(c, workspace_id, id).await?;
+        self.0.insert(id, a.clone());
+        Ok(a)
+    }
+
+    fn remember(&mut self, a: Option<crate::rows::Advocate>) -> Option<i64> {
+        let id = a.as_ref().map(|a| a.id);
+        if let Some(a) = a {
+            self.0.insert(a.id, Some(a));
+        }
+        id
+    }
+}
+
 /// The signals seen for a friend, and the advocate each points at.
-async fn gather_signals(c: &mut Conn, workspace_id: i64, input: &FriendSignals) -> Result<Signals> {
+async fn gather_signals(
+    c: &mut Conn,
+    workspace_id: i64,
+    input: &FriendSignals,
+    seen: &mut Advocates,
+) -> Result<Signals> {
     let mut s = Signals::default();
     if let Some(id) = input.advocate_id {
-        s.code = advocates::by_id(c, workspace_id, id).await?.map(|a| a.id);
+        s.code = seen.get(c, workspace_id, id).await?.map(|a| a.id);
     } else if let Some(code) = &input.code {
-        s.code = advocates::by_code(c, workspace_id, code)
-            .await?
-            .map(|a| a.id);
+        s.code = seen.remember(advocates::by_code(c, workspace_id, code).await?);
     }
     let touch = |k: crate::rows::Click| Touch {
         advocate_id: k.advocate_id,
@@ -198,6 +230,7 @@ async fn within_program(
     workspace_id: i64,
     program_id: i64,
     mut s: Signals,
+    seen: &mut Advocates,
 ) -> Result<Signals> {
     let mut allowed = std::collections::HashMap::new();
     let mut ids: Vec<i64> = s.visitor_clicks.iter().map(|t| t.advocate_id).collect();
@@ -207,9 +240,7 @@ async fn within_program(
     ids.extend(s.typed_name);
     for id in ids {
         if let std::collections::hash_map::Entry::Vacant(e) = allowed.entry(id) {
-            let p = advocates::by_id(c, workspace_id, id)
-                .await?
-                .map(|a| a.program_id);
+            let p = seen.get(c, workspace_id, id).await?.map(|a| a.program_id);
             e.insert(p == Some(program_id));
         }
     }
@@ -423,9 +454,10 @@ async fn attribute_friend(
     now: Millis,
 ) -> Result<(Option<Referral>, serde_json::Value)> {
     let mut trace_json = json!({});
-    let signals = gather_signals(tx, workspace_id, input).await?;
+    let mut seen = Advocates::default();
+    let signals = gather_signals(tx, workspace_id, input, &mut seen).await?;
     let program = match first_candidate(&signals) {
-        Some(a) => match advocates::by_id(tx, workspace_id, a).await? {
+        Some(a) => match seen.get(tx, workspace_id, a).await? {
             Some(adv) => programs::by_id(tx, workspace_id, adv.program_id).await?,
             None => None,
         },
@@ -443,7 +475,7 @@ async fn attribute_friend(
         return Ok((None, trace_json));
     };
     let rules = programs::rules_of(&program.rules)?;
-    let signals = within_program(tx, workspace_id, program.id, signals).await?;
+    let signals = within_program(tx, workspace_id, program.id, signals, &mut seen).await?;
     let trace = attribution::attribute(
         &signals,
         rules.attribution_model,
@@ -462,7 +494,8 @@ async fn attribute_friend(
     let (Some(advocate_id), Some(winner)) = (trace.advocate_id, trace.winner) else {
         return Ok((None, trace_json));
     };
-    let advocate = advocates::by_id(tx, workspace_id, advocate_id)
+    let advocate = seen
+        .get(tx, workspace_id, advocate_id)
         .await?
         .ok_or(StoreError::NotFound("advocate"))?;
     let click = match winner {
