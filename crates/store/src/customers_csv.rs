@@ -44,6 +44,7 @@ fn parse_row(
             .position(|h| h == name)
             .and_then(|i| row.get(i))
             .map(str::trim)
+            .map(crate::spreadsheet::unguard)
             .filter(|v| !v.is_empty())
     };
     let email = get("email")
@@ -69,7 +70,11 @@ fn parse_row(
     };
     for (i, h) in headers.iter().enumerate() {
         if !KNOWN.contains(&h)
-            && let Some(v) = row.get(i).map(str::trim).filter(|v| !v.is_empty())
+            && let Some(v) = row
+                .get(i)
+                .map(str::trim)
+                .map(crate::spreadsheet::unguard)
+                .filter(|v| !v.is_empty())
         {
             attributes.insert(h.to_string(), v.into());
         }
@@ -179,13 +184,15 @@ pub async fn export(store: &Store, workspace_id: i64, out: impl Write) -> Result
             } else {
                 "no"
             };
+            // A spreadsheet never runs a cell as a formula; the import undoes the guard.
+            let safe = crate::spreadsheet::safe;
             w.write_record([
-                cu.email.as_deref().unwrap_or(""),
-                &cu.name,
-                cu.external_id.as_deref().unwrap_or(""),
-                &cu.phone,
+                safe(cu.email.as_deref().unwrap_or("")).as_ref(),
+                &safe(&cu.name),
+                &safe(cu.external_id.as_deref().unwrap_or("")),
+                &safe(&cu.phone),
                 consent,
-                &cu.attributes,
+                &safe(&cu.attributes),
             ])
             .map_err(io)?;
             n += 1;

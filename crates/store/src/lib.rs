@@ -21,6 +21,7 @@ pub mod referrals;
 pub mod rewards;
 pub mod rows;
 pub mod schema;
+pub mod spreadsheet;
 pub mod testing;
 pub mod tracking;
 pub mod transfer;

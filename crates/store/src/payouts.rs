@@ -405,15 +405,6 @@ pub fn decimal(amount_minor: i64, currency: &str) -> String {
     )
 }
 
-/// A cell a spreadsheet will not run as a formula (a payee could name themselves `=HYPERLINK(…)`).
-fn spreadsheet_safe(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
-}
-
 impl Provider for CsvExport {
     fn name(&self) -> &'static str {
         "csv"
@@ -436,15 +427,17 @@ impl Provider for CsvExport {
         ])
         .map_err(io)?;
         for (item, k) in lines {
+            // Every cell a person or another system chose is made spreadsheet-safe.
+            let safe = crate::spreadsheet::safe;
             w.write_record([
-                payout.batch_key.as_str(),
+                safe(&payout.batch_key).as_ref(),
                 k.public_id.as_str(),
-                k.external_id.as_deref().unwrap_or(""),
-                k.email.as_deref().unwrap_or(""),
-                &spreadsheet_safe(&k.name),
+                &safe(k.external_id.as_deref().unwrap_or("")),
+                &safe(k.email.as_deref().unwrap_or("")),
+                &safe(&k.name),
                 &decimal(item.amount_minor, &payout.currency),
                 payout.currency.as_str(),
-                &format!("Referral rewards {}", payout.batch_key),
+                &safe(&format!("Referral rewards {}", payout.batch_key)),
             ])
             .map_err(io)?;
         }

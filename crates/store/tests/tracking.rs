@@ -33,6 +33,7 @@ vouch_store::both_backends!(
     csv_import_reports_every_refused_row_and_keeps_the_rest,
     enrolment_follows_eligibility_and_vanity_rules,
     the_click_writer_stores_what_the_bulk_statement_stores,
+    customer_export_is_spreadsheet_safe_and_imports_back,
 );
 
 mod common;
@@ -798,4 +799,56 @@ async fn the_click_writer_stores_what_the_bulk_statement_stores(store: Store) {
         .iter()
         .fold((0, 0), |(n, q), r| (n + r.clicks, q + r.qualified_clicks));
     assert_eq!((clicks, qualified), (10, 5), "{rollups:?}");
+}
+
+/// A name that is a formula leaves as text (a leading apostrophe), a phone number as it is, and
+/// the exported file imports back to the same values.
+async fn customer_export_is_spreadsheet_safe_and_imports_back(store: Store) {
+    let s = shop(store, "Csv", rules()).await;
+    let formula = "=HYPERLINK(\"http://evil.example/\",\"click\")";
+    let mut c = s.store.write().await.unwrap();
+    vouch_store::customers::upsert(
+        &mut c,
+        s.ws,
+        &CustomerInput {
+            email: Some(Email::parse("eve@example.com").unwrap()),
+            name: Some(formula.into()),
+            external_id: Some("@E1".into()),
+            phone: Some("+33 6 12 34 56 78".into()),
+            created_from: "test",
+            ..Default::default()
+        },
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    c.commit().await.unwrap();
+    let mut out = Vec::new();
+    vouch_store::customers_csv::export(&s.store, s.ws, &mut out)
+        .await
+        .unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(text.contains("'=HYPERLINK("), "{text}");
+    assert!(text.contains(",'@E1,"), "{text}");
+    assert!(text.contains(",+33 6 12 34 56 78,"), "{text}");
+    let other = shop(s.store.clone(), "Csv again", rules()).await;
+    let r = vouch_store::customers_csv::import(
+        &other.store,
+        other.ws,
+        out.as_slice(),
+        &Actor::cli(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.created, r.errors.len()), (1, 0), "{:?}", r.errors);
+    let mut c = other.store.read().await.unwrap();
+    let eve = vouch_store::customers::by_external_id(&mut c, other.ws, "@E1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (eve.name.as_str(), eve.phone.as_str()),
+        (formula, "+33 6 12 34 56 78")
+    );
 }
