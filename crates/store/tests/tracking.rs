@@ -601,16 +601,7 @@ async fn csv_import_reports_every_refused_row_and_keeps_the_rest(store: Store) {
             .unwrap(),
         2
     );
-    let other = shop(s.store.clone(), "Other", rules()).await;
-    let again = vouch_store::customers_csv::import(
-        &other.store,
-        other.ws,
-        out.as_slice(),
-        &Actor::cli(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (_, again) = import_elsewhere(&s, "Other", &out).await;
     assert_eq!((again.created, again.errors.len()), (2, 0));
     let bad_header = vouch_store::customers_csv::import(
         &s.store,
@@ -831,16 +822,7 @@ async fn customer_export_is_spreadsheet_safe_and_imports_back(store: Store) {
     assert!(text.contains("'=HYPERLINK("), "{text}");
     assert!(text.contains(",'@E1,"), "{text}");
     assert!(text.contains(",+33 6 12 34 56 78,"), "{text}");
-    let other = shop(s.store.clone(), "Csv again", rules()).await;
-    let r = vouch_store::customers_csv::import(
-        &other.store,
-        other.ws,
-        out.as_slice(),
-        &Actor::cli(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (other, r) = import_elsewhere(&s, "Csv again", &out).await;
     assert_eq!((r.created, r.errors.len()), (1, 0), "{:?}", r.errors);
     let mut c = other.store.read().await.unwrap();
     let eve = vouch_store::customers::by_external_id(&mut c, other.ws, "@E1")
@@ -851,4 +833,17 @@ async fn customer_export_is_spreadsheet_safe_and_imports_back(store: Store) {
         (eve.name.as_str(), eve.phone.as_str()),
         (formula, "+33 6 12 34 56 78")
     );
+}
+
+/// Imports `csv` into a new workspace `name` on the same store.
+async fn import_elsewhere(
+    s: &Shop,
+    name: &str,
+    csv: &[u8],
+) -> (Shop, vouch_store::customers_csv::ImportReport) {
+    let other = shop(s.store.clone(), name, rules()).await;
+    let r = vouch_store::customers_csv::import(&other.store, other.ws, csv, &Actor::cli(), |_| {})
+        .await
+        .unwrap();
+    (other, r)
 }
