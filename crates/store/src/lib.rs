@@ -102,6 +102,9 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("database error: {0}")]
     Db(#[source] sqlx::Error),
+    /// From the click writer's own SQLite connection (see `clicks`).
+    #[error("database error: {0}")]
+    Native(String),
 }
 
 impl From<sqlx::Error> for StoreError {

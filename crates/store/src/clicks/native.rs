@@ -56,13 +56,13 @@ impl NativeWriter {
         };
         self.jobs
             .lock()
-            .map_err(|_| StoreError::Corrupt("the click writer lock is poisoned".into()))?
+            .map_err(|_| StoreError::Native("the click writer lock is poisoned".into()))?
             .send(job)
-            .map_err(|_| StoreError::Corrupt("the click writing thread has stopped".into()))?;
+            .map_err(|_| StoreError::Native("the click writing thread has stopped".into()))?;
         match answer.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Corrupt(format!("writing clicks: {e}"))),
-            Err(_) => Err(StoreError::Corrupt(
+            Ok(Err(e)) => Err(StoreError::Native(format!("writing clicks: {e}"))),
+            Err(_) => Err(StoreError::Native(
                 "the click writing thread has stopped".into(),
             )),
         }
@@ -70,7 +70,7 @@ impl NativeWriter {
 }
 
 fn native(e: rusqlite::Error) -> StoreError {
-    StoreError::Corrupt(format!("opening the click writer: {e}"))
+    StoreError::Native(format!("opening the click writer: {e}"))
 }
 
 /// The same settings as the store's own connections.
