@@ -67,6 +67,10 @@ pub async fn pending(c: &mut Conn, limit: i64) -> Result<Vec<Event>> {
 /// so an event is handed on exactly when it is marked. On PostgreSQL, relays of several
 /// workers skip each other's rows.
 pub async fn relay(store: &Store, limit: i64, now: Millis) -> Result<Vec<Event>> {
+    // An idle relay (most polls) only reads: no write lock when nothing waits.
+    if pending(&mut *store.read().await?, 1).await?.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut tx = store.write().await?;
     let lock = match store.backend() {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
