@@ -180,6 +180,8 @@ impl Worker {
         let mut last_sweep = 0;
         tracing::info!(worker = %self.config.id, "worker started");
         while !*shutdown.borrow() {
+            // Finished jobs free their slots even when the loop does not wait (relaying).
+            while running.try_join_next().is_some() {}
             let free = self.config.concurrency.saturating_sub(running.len());
             let mut claimed = 0;
             if free > 0 {
