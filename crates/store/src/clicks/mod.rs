@@ -56,9 +56,19 @@ async fn write_into(
     clicks: &Arc<[NewClick]>,
     rollups: bool,
 ) -> Result<()> {
-    if let Some(native) = store.native_clicks().await? {
-        let _gate = store.write_gate().await;
-        return native.write(table, clicks.clone(), rollups).await;
+    // The native writer is the fast way; the pool's bulk statement is always there behind it.
+    match store.native_clicks().await {
+        Ok(Some(native)) => {
+            let _gate = store.write_gate().await;
+            if native.write(table, clicks.clone(), rollups).await? {
+                return Ok(());
+            }
+            tracing::error!("the native click writer has stopped; writing clicks through the pool");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "the native click writer did not open; writing clicks through the pool")
+        }
     }
     let mut tx = store.write().await?;
     insert_rows(&mut tx, store.backend(), table, clicks).await?;
@@ -387,4 +397,47 @@ pub fn time_ordered_id(prefix: &str, now: Millis) -> String {
         now.max(0),
         vouch_core::secret::random_hex::<6>()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// If the native writer's thread dies, batches still land, through the pool.
+    #[tokio::test]
+    async fn a_stopped_native_writer_falls_back_to_the_pool() {
+        let db = crate::testing::TestDb::sqlite().await;
+        let slug = vouch_core::Slug::parse("shop").unwrap();
+        let (ws, _) = crate::commands::create_workspace(
+            &db.store,
+            "Shop",
+            &slug,
+            None,
+            &crate::audit::Actor::cli(),
+            false,
+        )
+        .await
+        .unwrap();
+        let batch = |n: i64| -> Arc<[NewClick]> {
+            Arc::from(vec![NewClick {
+                workspace_id: ws.id,
+                public_id: time_ordered_id("", n),
+                program_id: 1,
+                advocate_id: 1,
+                visitor_id: "v".into(),
+                ip_hash: String::new(),
+                user_agent: String::new(),
+                referer: String::new(),
+                params: "{}".into(),
+                qualified: true,
+                unqualified_reason: "",
+                created_at: n,
+            }])
+        };
+        write(&db.store, &batch(1)).await.unwrap();
+        db.store.native_clicks().await.unwrap().unwrap().stop();
+        write(&db.store, &batch(2)).await.unwrap();
+        let mut c = db.store.read().await.unwrap();
+        assert_eq!(count(&mut c, ws.id).await.unwrap(), 2);
+    }
 }

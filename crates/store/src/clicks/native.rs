@@ -40,13 +40,15 @@ impl NativeWriter {
         })
     }
 
-    /// Writes one batch in one transaction; the caller holds the writer gate.
+    /// Writes one batch in one transaction; the caller holds the writer gate. `Ok(false)` when
+    /// the thread is gone (it panicked): nothing was written, and the caller writes the batch
+    /// another way.
     pub(crate) async fn write(
         &self,
         table: &'static str,
         clicks: Arc<[NewClick]>,
         rollups: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let (done, answer) = oneshot::channel();
         let job = Job {
             table,
@@ -54,17 +56,26 @@ impl NativeWriter {
             rollups,
             done,
         };
-        self.jobs
-            .lock()
-            .map_err(|_| StoreError::Native("the click writer lock is poisoned".into()))?
-            .send(job)
-            .map_err(|_| StoreError::Native("the click writing thread has stopped".into()))?;
+        let sent = match self.jobs.lock() {
+            Ok(jobs) => jobs.send(job).is_ok(),
+            Err(_) => false,
+        };
+        if !sent {
+            return Ok(false);
+        }
         match answer.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => Ok(true),
+            // The transaction rolled back: the batch is retried whole.
             Ok(Err(e)) => Err(StoreError::Native(format!("writing clicks: {e}"))),
-            Err(_) => Err(StoreError::Native(
-                "the click writing thread has stopped".into(),
-            )),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Ends the thread, as a panic would.
+    #[cfg(test)]
+    pub(crate) fn stop(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            *jobs = mpsc::channel().0;
         }
     }
 }
