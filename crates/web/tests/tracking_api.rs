@@ -92,6 +92,31 @@ async fn from_program_to_credited_referral_through_the_api() {
     )
     .await;
     assert_eq!(clicks["data"][0]["id"], click_id.as_str());
+    // A filter a list does not have is an error to fix, never a silently unfiltered page.
+    let (s, refused) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/clicks?program={pid}"),
+        &k,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid");
+    assert!(
+        refused
+            .to_string()
+            .contains("this list filters by advocate only; remove program"),
+        "{refused}"
+    );
+    let (s, refused) = call(&app, "GET", "/api/v1/customers?status=qualified", &k, None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("this list has no filters; remove status"),
+        "{refused}"
+    );
 
     let conversion = json!({ "external_id": "order-1", "amount_minor": 4500, "currency": "eur", "customer": { "email": "bob@example.com", "external_id": "shop-77" }, "click_id": click_id });
     let (s, conv) = call(

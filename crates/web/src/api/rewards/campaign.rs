@@ -154,6 +154,7 @@ pub async fn list_campaigns(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<CampaignJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&[])?;
     let limit = q.limit()?;
     let mut c = state.store.read().await?;
     let rows = campaigns::list(

@@ -120,6 +120,7 @@ pub async fn list_payouts(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<PayoutJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&[])?;
     let limit = q.limit()?;
     let mut c = state.store.read().await?;
     let rows = payouts::list(

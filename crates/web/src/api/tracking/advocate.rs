@@ -101,6 +101,7 @@ pub async fn list_advocates(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<AdvocateJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&["program"])?;
     let limit = q.limit()?;
     let program = match &q.program {
         Some(p) => Some(load_program(&state, &auth, p).await?.id),

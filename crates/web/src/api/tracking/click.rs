@@ -40,6 +40,7 @@ pub async fn list_clicks(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ClickJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&["advocate"])?;
     let limit = q.limit()?;
     let advocate = advocate_id(&state, &auth, q.advocate.as_deref()).await?;
     let mut c = state.store.read().await?;

@@ -189,6 +189,7 @@ pub async fn list_conversions(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ConversionJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&[])?;
     let limit = q.limit()?;
     let mut c = state.store.read().await?;
     let rows = referrals::list_conversions(

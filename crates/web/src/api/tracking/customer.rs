@@ -104,6 +104,7 @@ pub async fn list_customers(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<CustomerJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&[])?;
     let limit = q.limit()?;
     let mut c = state.store.read().await?;
     let rows = customers::list(

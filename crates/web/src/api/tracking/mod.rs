@@ -35,15 +35,47 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Only items of this advocate (advocate id), where the list allows it.
+    /// Only items of this advocate (advocate id): referrals and clicks (other lists refuse it).
     pub advocate: Option<String>,
-    /// Only items of this program (program id), where the list allows it.
+    /// Only items of this program (program id): referrals and advocates (other lists refuse it).
     pub program: Option<String>,
-    /// Only referrals in this status.
+    /// Only referrals in this status (other lists refuse it).
     pub status: Option<String>,
 }
 
 impl ListQuery {
+    /// Refuses the filters a list does not have, so that `?program=…` on a list without that
+    /// filter is an error to fix, not a silently unfiltered page.
+    pub(crate) fn allow(&self, filters: &[&str]) -> Result<(), ApiError> {
+        let given = [
+            ("advocate", self.advocate.is_some()),
+            ("program", self.program.is_some()),
+            ("status", self.status.is_some()),
+        ];
+        let refused: Vec<Invalid> = given
+            .into_iter()
+            .filter(|(name, set)| *set && !filters.contains(name))
+            .map(|(name, _)| {
+                Invalid::new(
+                    name,
+                    if filters.is_empty() {
+                        format!("this list has no filters; remove {name}")
+                    } else {
+                        format!(
+                            "this list filters by {} only; remove {name}",
+                            filters.join(", ")
+                        )
+                    },
+                )
+            })
+            .collect();
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(&refused))
+        }
+    }
+
     pub(crate) fn limit(&self) -> Result<i64, ApiError> {
         let l = self.limit.unwrap_or(50);
         if (1..=200).contains(&l) {

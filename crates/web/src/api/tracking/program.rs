@@ -103,6 +103,7 @@ pub async fn list_programs(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ProgramJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&[])?;
     let limit = q.limit()?;
     let mut c = state.store.read().await?;
     let rows = programs::list(

@@ -55,6 +55,7 @@ pub async fn list_referrals(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ReferralJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&["advocate", "program", "status"])?;
     let limit = q.limit()?;
     let advocate = advocate_id(&state, &auth, q.advocate.as_deref()).await?;
     let mut c = state.store.read().await?;
@@ -216,6 +217,7 @@ pub async fn review_queue(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ReferralJson>>, ApiError> {
     auth.require(ApiScope::Read)?;
+    q.allow(&[])?;
     let limit = q.limit()?;
     let mut c = state.store.read().await?;
     let rows = referrals::review_queue(
