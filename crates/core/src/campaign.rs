@@ -174,14 +174,21 @@ pub fn apply(active: &[&Campaign], d: &mut Decision, first_grant: bool) {
             best = Some((c, v));
         }
     }
-    if let Some((c, v)) = best {
-        amount = v;
+    // Each campaign is charged what it added: the winner on the base, each stackable one on
+    // the amount before it.
+    let mut add = |c: &Campaign, v: i64, amount: &mut i64| {
         d.campaigns.push(c.public_id.clone());
+        if v > *amount {
+            d.campaign_charges.push((c.public_id.clone(), v - *amount));
+        }
+        *amount = v;
+    };
+    if let Some((c, v)) = best {
+        add(c, v, &mut amount);
     }
     for c in ordered.iter().filter(|c| c.stackable) {
         if let Some(v) = c.value(amount, first_grant) {
-            amount = v;
-            d.campaigns.push(c.public_id.clone());
+            add(c, v, &mut amount);
         }
     }
     d.campaign_extra_minor = amount - base;
@@ -316,8 +323,9 @@ mod tests {
         }
     }
 
-    fn cash_at(at: Millis, campaigns: &[Campaign]) -> (i64, Vec<String>) {
-        let o = Occasion {
+    /// An advocate's first qualified referral at `at`.
+    fn qualified_at(at: Millis) -> Occasion<'static> {
+        Occasion {
             kind: OccasionKind::Qualified,
             program_id: 1,
             at,
@@ -326,8 +334,11 @@ mod tests {
             first_conversion_at: Some(at),
             advocate_qualified: 1,
             advocate_attribute: &none,
-        };
-        let d = decide(&rules(), &o, campaigns);
+        }
+    }
+
+    fn cash_at(at: Millis, campaigns: &[Campaign]) -> (i64, Vec<String>) {
+        let d = decide(&rules(), &qualified_at(at), campaigns);
         assert_eq!(d[1].grant.amount_minor, 500, "the friend side is untouched");
         (d[0].grant.amount_minor, d[0].campaigns.clone())
     }
@@ -371,6 +382,19 @@ mod tests {
             cash_at(5, &[elsewhere]).0,
             1000,
             "another program's campaign"
+        );
+    }
+
+    #[test]
+    fn each_campaign_is_charged_what_it_added() {
+        let x2 = sprint("cmp_a", 0, 10, Effect::Multiplier { bps: 20_000 }, false);
+        let stack = sprint("cmp_c", 1, 10, Effect::Bonus { amount_minor: 100 }, true);
+        let d = &decide(&rules(), &qualified_at(5), &[x2, stack])[0];
+        assert_eq!(d.campaign_extra_minor, 1100);
+        assert_eq!(
+            d.campaign_charges,
+            [("cmp_a".to_string(), 1000), ("cmp_c".to_string(), 100)],
+            "×2 added 10.00 to its budget, the stacked bonus 1.00 to its own"
         );
     }
 

@@ -512,6 +512,9 @@ pub struct Decision {
     /// What the campaigns added on top of the base amount (charged to their budgets).
     #[serde(default)]
     pub campaign_extra_minor: i64,
+    /// Each campaign's part of that extra, by public id: what its budget is charged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaign_charges: Vec<(String, i64)>,
     /// Why, in words, for the advocate and the admin.
     pub explanation: String,
 }
@@ -612,6 +615,7 @@ pub fn decide(rules: &RewardRules, occasion: &Occasion, campaigns: &[Campaign]) 
                     .map(|(c, _)| vec![c.public_id.clone()])
                     .unwrap_or_default(),
                 campaign_extra_minor: 0,
+                campaign_charges: Vec::new(),
                 explanation: String::new(),
             };
             campaign::apply(&active, &mut d, i == 0);
@@ -634,6 +638,7 @@ pub fn decide(rules: &RewardRules, occasion: &Occasion, campaigns: &[Campaign]) 
                     tier: None,
                     campaigns: Vec::new(),
                     campaign_extra_minor: 0,
+                    campaign_charges: Vec::new(),
                     explanation: String::new(),
                 };
                 campaign::apply(&active, &mut d, true);

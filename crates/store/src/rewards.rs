@@ -354,10 +354,8 @@ async fn issue_one(
         .await?;
         return Ok(Some(reward));
     }
-    if let Some(first) = d.campaigns.first()
-        && d.campaign_extra_minor > 0
-    {
-        campaigns::charge(c, s.ws.id, first, d.campaign_extra_minor, now).await?;
+    for (campaign, extra) in &d.campaign_charges {
+        campaigns::charge(c, s.ws.id, campaign, *extra, now).await?;
     }
     outbox::emit(c, s.ws.id, "reward.created", event(&reward), now).await?;
     if d.new_tier
