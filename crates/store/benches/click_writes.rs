@@ -6,11 +6,8 @@
 
 use std::sync::Arc;
 use std::time::Instant;
-use vouch_core::program::{ProgramRules, ProgramStatus};
 use vouch_store::Store;
-use vouch_store::audit::Actor;
 use vouch_store::clicks::{MAX_BATCH, NewClick, time_ordered_id};
-use vouch_store::customers::CustomerInput;
 use vouch_store::testing::TestDb;
 
 const ROWS: usize = 200_000;
@@ -50,43 +47,6 @@ fn clicks(ws: i64, program: i64, advocates: &[i64], n: usize) -> Vec<NewClick> {
         .collect()
 }
 
-async fn seed(store: &Store) -> (i64, i64, Vec<i64>) {
-    let slug = vouch_core::Slug::parse("bench").unwrap();
-    let (ws, _) =
-        vouch_store::commands::create_workspace(store, "Bench", &slug, None, &Actor::cli(), false)
-            .await
-            .unwrap();
-    let rules = ProgramRules::starter("https://shop.example.com/")
-        .checked()
-        .unwrap();
-    let p = vouch_store::tracking::create_program(
-        store,
-        ws.id,
-        "P",
-        ProgramStatus::Active,
-        &rules,
-        &Actor::cli(),
-    )
-    .await
-    .unwrap();
-    let mut advocates = Vec::new();
-    for i in 0..50 {
-        let input = CustomerInput {
-            email: Some(vouch_core::Email::parse(&format!("a{i}@example.com")).unwrap()),
-            created_from: "bench",
-            ..Default::default()
-        };
-        advocates.push(
-            vouch_store::tracking::enroll(store, ws.id, &p, &input, None, &Actor::cli())
-                .await
-                .unwrap()
-                .0
-                .id,
-        );
-    }
-    (ws.id, p.id, advocates)
-}
-
 /// Rows per second for writing `rows` in writer-sized batches into `table` (the clicks with
 /// their rollups, or a bare table without).
 async fn measure(store: &Store, rows: &[NewClick], table: Option<&'static str>) -> f64 {
@@ -110,7 +70,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 async fn bench(name: &str, db: TestDb) {
     let store = db.store;
-    let (ws, program, advocates) = seed(&store).await;
+    let shop = vouch_store::testing::bench_shop(&store, false, 50).await;
+    let (ws, program) = (shop.workspace_id, shop.program_id);
+    let advocates: Vec<i64> = shop.advocates.iter().map(|a| a.id).collect();
     let bare = match store.backend() {
         vouch_store::Backend::Sqlite => {
             "CREATE TABLE bare_clicks (id INTEGER PRIMARY KEY, workspace_id INTEGER, public_id TEXT, program_id INTEGER, advocate_id INTEGER, visitor_id TEXT, ip_hash TEXT, user_agent TEXT, referer TEXT, params TEXT, qualified INTEGER, unqualified_reason TEXT, created_at INTEGER)"

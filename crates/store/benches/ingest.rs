@@ -21,7 +21,8 @@ const N: usize = 3000;
 async fn run(rewards: bool) -> f64 {
     let db = TestDb::sqlite().await;
     let store = db.store.clone();
-    let (ws, codes) = vouch_store::testing::ingest_shop(&store, rewards, 50).await;
+    let shop = vouch_store::testing::bench_shop(&store, rewards, 50).await;
+    let (ws, codes) = (shop.workspace_id, shop.codes());
     let t = Instant::now();
     for n in 0..N {
         let input = ConversionInput {

@@ -115,11 +115,24 @@ macro_rules! both_backends {
     };
 }
 
-/// The shop both ingest benchmarks load: a workspace, an active every-purchase program (with
-/// velocity limits lifted, since one client sends every delivery) and `advocates` advocates;
-/// with `rewards`, a 10% cash reward per conversion and €5 credit for the friend, hold 0.
-/// Returns the workspace id and the advocates' codes.
-pub async fn ingest_shop(store: &Store, rewards: bool, advocates: usize) -> (i64, Vec<String>) {
+/// What [`bench_shop`] made.
+pub struct BenchShop {
+    pub workspace_id: i64,
+    pub program_id: i64,
+    pub advocates: Vec<crate::rows::Advocate>,
+}
+
+impl BenchShop {
+    pub fn codes(&self) -> Vec<String> {
+        self.advocates.iter().map(|a| a.code.clone()).collect()
+    }
+}
+
+/// The shop the benchmarks load: a workspace, an active every-purchase program landing on
+/// `https://shop.example.com/welcome` (with velocity limits lifted, since one client sends every
+/// delivery) and `advocates` advocates; with `rewards`, a 10% cash reward per conversion and €5
+/// credit for the friend, hold 0.
+pub async fn bench_shop(store: &Store, rewards: bool, advocates: usize) -> BenchShop {
     use crate::audit::Actor;
     use vouch_core::program::{ConversionKind, ProgramRules, ProgramStatus};
     let slug = vouch_core::Slug::parse("bench").expect("a valid slug");
@@ -150,7 +163,7 @@ pub async fn ingest_shop(store: &Store, rewards: bool, advocates: usize) -> (i64
     )
     .await
     .expect("create the program");
-    let mut codes = Vec::new();
+    let mut enrolled = Vec::new();
     for i in 0..advocates {
         let input = crate::customers::CustomerInput {
             email: Some(
@@ -162,7 +175,11 @@ pub async fn ingest_shop(store: &Store, rewards: bool, advocates: usize) -> (i64
         let (a, _, _) = crate::tracking::enroll(store, ws.id, &p, &input, None, &Actor::cli())
             .await
             .expect("enrol");
-        codes.push(a.code);
+        enrolled.push(a);
     }
-    (ws.id, codes)
+    BenchShop {
+        workspace_id: ws.id,
+        program_id: p.id,
+        advocates: enrolled,
+    }
 }

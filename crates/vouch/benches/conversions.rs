@@ -37,7 +37,8 @@ async fn seed(db: &str, rewards: bool) -> (String, Vec<String>) {
     let store = vouch_store::Store::open(db, &Default::default())
         .await
         .unwrap();
-    let (ws, codes) = vouch_store::testing::ingest_shop(&store, rewards, ADVOCATES).await;
+    let shop = vouch_store::testing::bench_shop(&store, rewards, ADVOCATES).await;
+    let (ws, codes) = (shop.workspace_id, shop.codes());
     let key = vouch_store::commands::create_api_key(
         &store,
         ws,

@@ -8,9 +8,6 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use vouch_core::program::{ProgramRules, ProgramStatus};
-use vouch_store::audit::Actor;
-use vouch_store::customers::CustomerInput;
 
 const ROUNDS: usize = 5;
 const SECONDS: u64 = 8;
@@ -27,36 +24,9 @@ async fn seed(db: &str) -> String {
     let store = vouch_store::Store::open(db, &Default::default())
         .await
         .unwrap();
-    let slug = vouch_core::Slug::parse("bench").unwrap();
-    let (ws, _) =
-        vouch_store::commands::create_workspace(&store, "Bench", &slug, None, &Actor::cli(), false)
-            .await
-            .unwrap();
-    let rules = ProgramRules::starter("https://shop.example.com/welcome")
-        .checked()
-        .unwrap();
-    let p = vouch_store::tracking::create_program(
-        &store,
-        ws.id,
-        "P",
-        ProgramStatus::Active,
-        &rules,
-        &Actor::cli(),
-    )
-    .await
-    .unwrap();
-    let input = CustomerInput {
-        email: Some(vouch_core::Email::parse("anna@example.com").unwrap()),
-        created_from: "bench",
-        ..Default::default()
-    };
-    let code = vouch_store::tracking::enroll(&store, ws.id, &p, &input, None, &Actor::cli())
-        .await
-        .unwrap()
-        .0
-        .code;
+    let shop = vouch_store::testing::bench_shop(&store, false, 1).await;
     store.close().await;
-    code
+    shop.advocates[0].code.clone()
 }
 
 fn start(dir: &Path, record: bool) -> Server {

@@ -67,7 +67,8 @@ async fn main() {
     .unwrap();
     let db = vouch_store::testing::TestDb::sqlite().await;
     let rewards = std::env::var("NO_REWARDS").is_err();
-    let (ws, codes) = vouch_store::testing::ingest_shop(&db.store, rewards, 50).await;
+    let shop = vouch_store::testing::bench_shop(&db.store, rewards, 50).await;
+    let (ws, codes) = (shop.workspace_id, shop.codes());
     *statements.on.lock().unwrap() = true;
     for n in 0..N {
         let input = ConversionInput {

@@ -71,17 +71,27 @@ async fn write_into(
         }
     }
     let mut tx = store.write().await?;
-    insert_rows(&mut tx, store.backend(), table, clicks).await?;
-    if rollups {
-        upsert_rollups(&mut tx, clicks).await?;
-    }
+    insert_into(&mut tx, store.backend(), table, clicks, rollups).await?;
     Ok(tx.commit().await?)
 }
 
 /// Writes `clicks` and their rollups on `c` (the caller's transaction).
 pub async fn insert_batch(c: &mut Conn, backend: Backend, clicks: &[NewClick]) -> Result<()> {
-    insert_rows(c, backend, "clicks", clicks).await?;
-    upsert_rollups(c, clicks).await
+    insert_into(c, backend, "clicks", clicks, true).await
+}
+
+async fn insert_into(
+    c: &mut Conn,
+    backend: Backend,
+    table: &str,
+    clicks: &[NewClick],
+    rollups: bool,
+) -> Result<()> {
+    insert_rows(c, backend, table, clicks).await?;
+    if rollups {
+        upsert_rollups(c, clicks).await?;
+    }
+    Ok(())
 }
 
 const CLICK_COLUMNS: &str = "workspace_id, public_id, program_id, advocate_id, visitor_id, ip_hash, \
