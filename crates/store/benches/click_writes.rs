@@ -82,7 +82,7 @@ async fn bench(name: &str, db: TestDb) {
         }
     };
     sqlx::query(bare)
-        .execute(&mut *store.read().await.unwrap())
+        .execute(&mut store.read().await.unwrap())
         .await
         .unwrap();
     let (mut real, mut baseline) = (Vec::new(), Vec::new());

@@ -72,7 +72,7 @@ async fn round_trip() -> f64 {
     let mut c = db.store.read().await.unwrap();
     let t = Instant::now();
     for _ in 0..20_000 {
-        sqlx::query("SELECT 1").execute(&mut *c).await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut c).await.unwrap();
     }
     t.elapsed().as_secs_f64() * 1e6 / 20_000.0
 }

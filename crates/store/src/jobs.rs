@@ -183,7 +183,7 @@ impl Store {
         .bind(job.id)
         .bind(job.attempt)
         .bind(until)
-        .execute(&mut *c)
+        .execute(&mut c)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -200,7 +200,7 @@ impl Store {
         .bind(job.id)
         .bind(job.attempt)
         .bind(now)
-        .execute(&mut *c)
+        .execute(&mut c)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -239,7 +239,7 @@ impl Store {
             .bind(error)
             .bind(when)
             .bind(now)
-            .execute(&mut *c)
+            .execute(&mut c)
             .await?;
         Ok(match (r.rows_affected(), dead) {
             (0, _) => Failure::Stale,
@@ -270,7 +270,7 @@ impl Store {
         let mut c = self.read().await?;
         let rows =
             sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status ORDER BY status")
-                .fetch_all(&mut *c)
+                .fetch_all(&mut c)
                 .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
@@ -287,7 +287,7 @@ impl Store {
         )
         .bind(key.to_string())
         .bind(now)
-        .execute(&mut *c)
+        .execute(&mut c)
         .await?;
         Ok(())
     }

@@ -7,11 +7,13 @@ pub mod audit;
 pub mod campaigns;
 pub mod clicks;
 pub mod commands;
+mod conn;
 pub mod customers;
 pub mod customers_csv;
 pub mod jobs;
 pub mod ledger;
 pub mod migrate;
+mod native;
 pub mod notices;
 pub mod outbox;
 pub mod payouts;
@@ -27,21 +29,25 @@ pub mod tracking;
 pub mod transfer;
 pub mod workspaces;
 
+use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use sqlx::AnyConnection as Conn;
+pub use conn::Conn;
 pub use vouch_core::Millis;
+
+/// The writer gate: one writer at a time in this process, holding the native SQLite write
+/// connection when there is one.
+type Gate = std::sync::Arc<tokio::sync::Mutex<native::Slot>>;
 
 /// A write transaction: commit it, or drop it and nothing of it happened. On SQLite it also
 /// holds the process's writer gate, so writers queue in order instead of polling SQLite's
-/// busy handler (which sleeps for milliseconds and caps throughput under contention).
+/// busy handler (which sleeps for milliseconds and caps throughput under contention); on a
+/// SQLite file it runs on the gate's native connection (see `native`).
 pub struct Tx {
-    inner: Transaction<'static, Any>,
-    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    inner: Conn,
+    _gate: Option<tokio::sync::OwnedMutexGuard<native::Slot>>,
 }
 
 impl Tx {
@@ -129,9 +135,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     /// One writer at a time on SQLite (another process still waits on the busy timeout).
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// The database file on SQLite (not for an in-memory database): where the click writer's
-    /// own connection opens, once, on the first batch.
+    writer: Gate,
+    /// The database file on SQLite (not for an in-memory database): where the native write
+    /// connection and the click writer's own connection open, once, on first use.
     sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
     native_clicks: std::sync::Arc<tokio::sync::OnceCell<clicks::NativeWriter>>,
 }
@@ -214,8 +220,8 @@ impl Store {
     }
 
     /// A connection for reads (or single-statement writes).
-    pub async fn read(&self) -> Result<PoolConnection<Any>> {
-        Ok(self.pool.acquire().await?)
+    pub async fn read(&self) -> Result<Conn> {
+        Ok(Conn::pooled(self.pool.acquire().await?))
     }
 
     /// A write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
@@ -224,20 +230,26 @@ impl Store {
         Ok(match self.backend {
             Backend::Sqlite => {
                 let gate = self.writer.clone().lock_owned().await;
-                Tx {
-                    inner: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _gate: Some(gate),
+                match &self.sqlite_file {
+                    Some(file) => Tx {
+                        inner: Conn::native(native::Transaction::begin(gate, file).await?),
+                        _gate: None,
+                    },
+                    None => Tx {
+                        inner: Conn::driver(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+                        _gate: Some(gate),
+                    },
                 }
             }
             Backend::Postgres => Tx {
-                inner: self.pool.begin().await?,
+                inner: Conn::driver(self.pool.begin().await?),
                 _gate: None,
             },
         })
     }
 
     /// The writer gate alone, for a writer with a connection of its own (the click writer).
-    pub(crate) async fn write_gate(&self) -> tokio::sync::OwnedMutexGuard<()> {
+    pub(crate) async fn write_gate(&self) -> tokio::sync::OwnedMutexGuard<native::Slot> {
         self.writer.clone().lock_owned().await
     }
 
@@ -256,7 +268,7 @@ impl Store {
     /// Round-trips the database: what `/readyz` and `vouch healthcheck` ask.
     pub async fn ping(&self) -> Result<()> {
         let mut c = self.read().await?;
-        sqlx::query("SELECT 1").execute(&mut *c).await?;
+        sqlx::query("SELECT 1").execute(&mut c).await?;
         Ok(())
     }
 

@@ -96,7 +96,7 @@ impl Store {
     pub async fn migrate(&self) -> crate::Result<()> {
         {
             let mut c = self.read().await?;
-            sqlx::query(CREATE_TABLE).execute(&mut *c).await?;
+            sqlx::query(CREATE_TABLE).execute(&mut c).await?;
         }
         for m in MIGRATIONS {
             let mut tx = self.write().await?;
@@ -160,12 +160,12 @@ impl Store {
                 "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
             }
         };
-        let n: i64 = sqlx::query(exists).fetch_one(&mut *c).await?.try_get("n")?;
+        let n: i64 = sqlx::query(exists).fetch_one(&mut c).await?.try_get("n")?;
         if n == 0 {
             return Ok(0);
         }
         let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-            .fetch_one(&mut *c)
+            .fetch_one(&mut c)
             .await?;
         Ok(row.try_get("v")?)
     }

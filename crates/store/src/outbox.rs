@@ -68,7 +68,7 @@ pub async fn pending(c: &mut Conn, limit: i64) -> Result<Vec<Event>> {
 /// workers skip each other's rows.
 pub async fn relay(store: &Store, limit: i64, now: Millis) -> Result<Vec<Event>> {
     // An idle relay (most polls) only reads: no write lock when nothing waits.
-    if pending(&mut *store.read().await?, 1).await?.is_empty() {
+    if pending(&mut store.read().await?, 1).await?.is_empty() {
         return Ok(Vec::new());
     }
     let mut tx = store.write().await?;

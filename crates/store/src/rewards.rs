@@ -888,7 +888,7 @@ pub async fn release_due(store: &Store, workspace_id: i64, now: Millis) -> Resul
         sqlx::query("SELECT id FROM rewards WHERE workspace_id = $1 AND status = 'pending' AND hold_until <= $2 ORDER BY id")
             .bind(workspace_id)
             .bind(now)
-            .fetch_all(&mut *c)
+            .fetch_all(&mut c)
             .await?
             .iter()
             .map(|r| r.try_get("id"))

@@ -51,7 +51,7 @@ impl Store {
             }
         };
         let names: Vec<String> = sqlx::query(tables_sql)
-            .fetch_all(&mut *c)
+            .fetch_all(&mut c)
             .await?
             .iter()
             .map(|r| r.try_get("name"))
@@ -64,7 +64,7 @@ impl Store {
                         "SELECT name, type, \"notnull\" AS nn, pk FROM pragma_table_info($1) ORDER BY cid",
                     )
                     .bind(name.clone())
-                    .fetch_all(&mut *c)
+                    .fetch_all(&mut c)
                     .await?;
                     let mut pk = Vec::new();
                     for r in &cols {
@@ -88,7 +88,7 @@ impl Store {
                         "SELECT name, \"unique\" AS uniq FROM pragma_index_list($1) WHERE origin = 'c' ORDER BY name",
                     )
                     .bind(name.clone())
-                    .fetch_all(&mut *c)
+                    .fetch_all(&mut c)
                     .await?;
                     for r in &idx {
                         let iname: String = r.try_get("name")?;
@@ -96,7 +96,7 @@ impl Store {
                         let columns =
                             sqlx::query("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
                                 .bind(iname.clone())
-                                .fetch_all(&mut *c)
+                                .fetch_all(&mut c)
                                 .await?
                                 .iter()
                                 .map(|r| r.try_get("name"))
@@ -115,7 +115,7 @@ impl Store {
                          WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
                     )
                     .bind(name.clone())
-                    .fetch_all(&mut *c)
+                    .fetch_all(&mut c)
                     .await?;
                     for r in &cols {
                         let ty: String = r.try_get("ty")?;
@@ -141,7 +141,7 @@ impl Store {
                          WHERE t.relname = $1 AND ns.nspname = current_schema() ORDER BY 1",
                     )
                     .bind(name.clone())
-                    .fetch_all(&mut *c)
+                    .fetch_all(&mut c)
                     .await?;
                     for r in &idx {
                         let cols: String = r.try_get("cols")?;

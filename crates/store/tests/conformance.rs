@@ -61,7 +61,7 @@ async fn migrations_are_idempotent_and_checked(store: Store) {
     // An applied migration that changed afterwards is refused, never re-run.
     let mut c = store.read().await.unwrap();
     sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
-        .execute(&mut *c)
+        .execute(&mut c)
         .await
         .unwrap();
     drop(c);

@@ -389,7 +389,7 @@ async fn duplicate_deliveries_make_one_reward_and_one_posting(store: Store) {
         "SELECT COUNT(*) FROM ledger_transactions WHERE workspace_id = $1",
     )
     .bind(s.ws)
-    .fetch_one(&mut *c)
+    .fetch_one(&mut c)
     .await
     .unwrap();
     assert_eq!(postings, 2);
@@ -547,7 +547,7 @@ async fn a_code_pool_running_dry_makes_rewards_wait(store: Store) {
         "SELECT COUNT(*) FROM events WHERE workspace_id = $1 AND kind = 'code_pool.low_stock'",
     )
     .bind(s.ws)
-    .fetch_one(&mut *c)
+    .fetch_one(&mut c)
     .await
     .unwrap();
     assert!(events >= 1);
@@ -695,7 +695,7 @@ async fn tiers_milestones_and_entitlements(store: Store) {
         "SELECT payload FROM events WHERE workspace_id = $1 AND kind = 'tier.reached' ORDER BY id",
     )
     .bind(s.ws)
-    .fetch_all(&mut *c)
+    .fetch_all(&mut c)
     .await
     .unwrap();
     assert_eq!(
@@ -943,7 +943,7 @@ async fn a_sprint_announces_its_start_and_end(store: Store) {
         "SELECT kind FROM events WHERE workspace_id = $1 AND kind LIKE 'campaign.%' AND kind <> 'campaign.scheduled' ORDER BY id",
     )
     .bind(s.ws)
-    .fetch_all(&mut *c)
+    .fetch_all(&mut c)
     .await
     .unwrap();
     assert_eq!(

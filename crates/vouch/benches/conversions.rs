@@ -249,11 +249,11 @@ fn main() {
         let mut c = store.read().await.unwrap();
         let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
         let conversions = count("SELECT COUNT(*) FROM conversions")
-            .fetch_one(&mut *c)
+            .fetch_one(&mut c)
             .await
             .unwrap();
         let rewards = count("SELECT COUNT(*) FROM rewards")
-            .fetch_one(&mut *c)
+            .fetch_one(&mut c)
             .await
             .unwrap();
         let problems = vouch_store::ledger::audit(&mut c, 1).await.unwrap();

@@ -662,7 +662,7 @@ async fn backup(store: &Store, to: &std::path::Path, json_mode: bool) -> Result<
     // VACUUM INTO writes a consistent snapshot while other connections keep working.
     sqlx::query("VACUUM INTO $1")
         .bind(path.to_string())
-        .execute(&mut *c)
+        .execute(&mut c)
         .await?;
     print(
         json_mode,

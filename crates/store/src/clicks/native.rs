@@ -30,7 +30,7 @@ pub(crate) struct NativeWriter {
 impl NativeWriter {
     /// Opens `path` (already migrated) on a new thread.
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let conn = connect(path).map_err(native)?;
+        let conn = crate::native::open(path).map_err(native)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("vouch-click-writer".into())
@@ -82,16 +82,6 @@ impl NativeWriter {
 
 fn native(e: rusqlite::Error) -> StoreError {
     StoreError::Native(format!("opening the click writer: {e}"))
-}
-
-/// The same settings as the store's own connections.
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-         PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
-    )?;
-    Ok(conn)
 }
 
 fn serve(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
