@@ -2,6 +2,8 @@
 //! different inbox (`+tags`, dots in Gmail addresses), so a friend cannot pose as new.
 
 use crate::Email;
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 /// The key two addresses share when they reach the same person.
 pub fn email_match_key(email: &Email) -> String {
@@ -20,10 +22,24 @@ pub fn email_match_key(email: &Email) -> String {
     format!("{local}@{domain}")
 }
 
-/// Whether the address's domain is a known disposable (throwaway) provider, from the
-/// maintained list of the `mailchecker` package.
+/// Whether the address's domain (or a parent domain: `x.mailinator.com`) is a known disposable
+/// (throwaway) provider, from the maintained list of the `mailchecker` package. The list has
+/// tens of thousands of domains and the package scans it for every address, so it is put in a
+/// set once.
 pub fn is_disposable(email: &Email) -> bool {
-    !mailchecker::is_valid(email.as_str())
+    static DISPOSABLE: LazyLock<HashSet<&'static str>> =
+        LazyLock::new(|| mailchecker::blacklist().into_iter().collect());
+    let Some((_, mut domain)) = email.as_str().rsplit_once('@') else {
+        return false;
+    };
+    // The domain and each parent with at least two labels (never a bare top-level domain).
+    while let Some((_, parent)) = domain.split_once('.') {
+        if DISPOSABLE.contains(domain) {
+            return true;
+        }
+        domain = parent;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -49,5 +65,21 @@ mod tests {
         assert!(!is_disposable(
             &Email::parse("someone@example-bakery.fr").unwrap()
         ));
+        // A subdomain of a listed provider is disposable too, as the package has it.
+        assert!(is_disposable(
+            &Email::parse("someone@inbox.mailinator.com").unwrap()
+        ));
+        assert!(!is_disposable(&Email::parse("someone@gmail.com").unwrap()));
+        // The set agrees with the package's own check on every listed domain.
+        for domain in mailchecker::blacklist().into_iter().step_by(97) {
+            let address = format!("someone@{domain}");
+            if let Ok(email) = Email::parse(&address) {
+                assert_eq!(
+                    is_disposable(&email),
+                    !mailchecker::is_valid(&address),
+                    "{address}"
+                );
+            }
+        }
     }
 }

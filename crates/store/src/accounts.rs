@@ -2,7 +2,7 @@
 //! Secrets arrive here already hashed; the store never sees a password or a token.
 
 use crate::rows::{self, ApiKey, Member, Session, User, Workspace, columns};
-use crate::{Conn, Millis, Result, StoreError, conflict_as};
+use crate::{Conn, Millis, Result, Store, StoreError, conflict_as};
 use sqlx::Row;
 use vouch_core::secret::random_hex;
 use vouch_core::{Email, Role, SecretHash};
@@ -347,16 +347,25 @@ pub async fn revoke_api_key(
         .ok_or(StoreError::NotFound("active API key"))
 }
 
-/// Notes a key's use; skipped when noted within the last minute, so a busy key costs no writes.
-pub async fn touch_api_key(c: &mut Conn, id: i64, now: Millis) -> Result<()> {
+/// Notes a key's use; skipped when noted within the last minute, so a busy key costs no writes
+/// (the key as just read decides; the statement's condition covers other replicas). An UPDATE
+/// takes SQLite's write lock even when it matches nothing, so it is not issued at all when due
+/// to change nothing, and when it is, it queues at the writer gate like every write.
+pub async fn touch_api_key(store: &Store, key: &ApiKey, now: Millis) -> Result<()> {
+    const EVERY: Millis = 60_000;
+    if key.last_used_at.is_some_and(|t| t >= now - EVERY) {
+        return Ok(());
+    }
+    let mut tx = store.write().await?;
     sqlx::query(
         "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
     )
-    .bind(id)
+    .bind(key.id)
     .bind(now)
-    .bind(now - 60_000)
-    .execute(&mut *c)
+    .bind(now - EVERY)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -52,7 +52,7 @@ impl Conn {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self.inner {
             Inner::Driver(t) => t.commit().await,
-            Inner::Native(t) => t.commit(),
+            Inner::Native(t) => t.commit().await,
             Inner::Pooled(_) => Ok(()),
         }
     }

@@ -37,17 +37,13 @@ use std::time::Duration;
 pub use conn::Conn;
 pub use vouch_core::Millis;
 
-/// The writer gate: one writer at a time in this process, holding the native SQLite write
-/// connection when there is one.
-type Gate = std::sync::Arc<tokio::sync::Mutex<native::Slot>>;
-
 /// A write transaction: commit it, or drop it and nothing of it happened. On SQLite it also
 /// holds the process's writer gate, so writers queue in order instead of polling SQLite's
 /// busy handler (which sleeps for milliseconds and caps throughput under contention); on a
 /// SQLite file it runs on the gate's native connection (see `native`).
 pub struct Tx {
     inner: Conn,
-    _gate: Option<tokio::sync::OwnedMutexGuard<native::Slot>>,
+    _gate: Option<native::Guard>,
 }
 
 impl Tx {
@@ -135,7 +131,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     /// One writer at a time on SQLite (another process still waits on the busy timeout).
-    writer: Gate,
+    writer: native::Gate,
     /// The database file on SQLite (not for an in-memory database): where the native write
     /// connection and the click writer's own connection open, once, on first use.
     sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
@@ -229,7 +225,7 @@ impl Store {
     pub async fn write(&self) -> Result<Tx> {
         Ok(match self.backend {
             Backend::Sqlite => {
-                let gate = self.writer.clone().lock_owned().await;
+                let gate = self.writer.lock().await;
                 match &self.sqlite_file {
                     Some(file) => Tx {
                         inner: Conn::native(native::Transaction::begin(gate, file).await?),
@@ -249,8 +245,11 @@ impl Store {
     }
 
     /// The writer gate alone, for a writer with a connection of its own (the click writer).
-    pub(crate) async fn write_gate(&self) -> tokio::sync::OwnedMutexGuard<native::Slot> {
-        self.writer.clone().lock_owned().await
+    /// The batch of native write transactions left open, if any, is committed first.
+    pub(crate) async fn write_gate(&self) -> native::Guard {
+        let mut gate = self.writer.lock().await;
+        gate.flush();
+        gate
     }
 
     /// The native click writer on a SQLite file, started on first use.

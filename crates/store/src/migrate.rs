@@ -61,6 +61,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_outbox_relay.sql"),
         postgres: include_str!("../migrations/postgres/0008_outbox_relay.sql"),
     },
+    Migration {
+        version: 9,
+        name: "referral_counts",
+        sqlite: include_str!("../migrations/sqlite/0009_referral_counts.sql"),
+        postgres: include_str!("../migrations/postgres/0009_referral_counts.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -29,13 +29,15 @@ struct Summary(String);
 
 impl Visit for Summary {
     fn record_str(&mut self, f: &Field, v: &str) {
-        if f.name() == "db.statement" || f.name() == "summary" {
+        if f.name() == "db.statement" || f.name() == "summary" || f.name() == "statement" {
             self.0 = v.to_string();
         }
     }
 
     fn record_debug(&mut self, f: &Field, v: &dyn std::fmt::Debug) {
-        if self.0.is_empty() && (f.name() == "db.statement" || f.name() == "summary") {
+        if self.0.is_empty()
+            && (f.name() == "db.statement" || f.name() == "summary" || f.name() == "statement")
+        {
             self.0 = format!("{v:?}");
         }
     }
@@ -43,13 +45,21 @@ impl Visit for Summary {
 
 impl<S: tracing::Subscriber> Layer<S> for Statements {
     fn on_event(&self, e: &tracing::Event<'_>, _: Context<'_, S>) {
-        if !*self.on.lock().unwrap() || !e.metadata().target().starts_with("sqlx") {
+        let target = e.metadata().target();
+        let via = if target.starts_with("sqlx") {
+            "driver"
+        } else if target == "vouch_store::native" {
+            "native"
+        } else {
+            return;
+        };
+        if !*self.on.lock().unwrap() {
             return;
         }
         let mut s = Summary(String::new());
         e.record(&mut s);
         let text: String = s.0.split_whitespace().collect::<Vec<_>>().join(" ");
-        let key = text.chars().take(150).collect();
+        let key = format!("[{via}] {}", text.chars().take(150).collect::<String>());
         *self.seen.lock().unwrap().entry(key).or_default() += 1;
     }
 }

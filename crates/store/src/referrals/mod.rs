@@ -282,16 +282,21 @@ async fn judge(
     let adv_customer = customers::by_id(c, workspace_id, advocate.customer_id)
         .await?
         .ok_or(StoreError::NotFound("customer"))?;
-    let loop_detected = count(
-        c,
+    // Has the friend referred this advocate before? Through the friend's referrals in this
+    // workspace (an index search), not every referral there is.
+    let loop_detected: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM referrals r JOIN advocates a ON a.id = r.advocate_id
-         WHERE a.customer_id = $1 AND r.friend_customer_id = $2 AND r.created_at <= $3",
-        friend.id,
-        adv_customer.id,
-        now,
+         WHERE r.workspace_id = $1 AND r.friend_customer_id = $2 AND a.customer_id = $3
+           AND r.created_at <= $4",
     )
+    .bind(workspace_id)
+    .bind(adv_customer.id)
+    .bind(friend.id)
+    .bind(now)
+    .fetch_one(&mut *c)
     .await?
-        > 0;
+    .try_get("n")?;
+    let loop_detected = loop_detected > 0;
     let advocate_today = count(
         c,
         "SELECT COUNT(*) AS n FROM referrals WHERE advocate_id = $1 AND workspace_id = $2 AND created_at > $3",

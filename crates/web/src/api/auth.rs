@@ -83,7 +83,8 @@ impl FromRequestParts<AppState> for ApiAuth {
             .ok_or_else(|| {
                 ApiError::unauthorized("this API key is not valid or has been revoked")
             })?;
-        accounts::touch_api_key(&mut c, key.id, now_ms()).await?;
+        drop(c);
+        accounts::touch_api_key(&state.store, &key, now_ms()).await?;
         let scopes = ApiScope::parse_list(&key.scopes).unwrap_or_default();
         Ok(ApiAuth {
             workspace_id: key.workspace_id,

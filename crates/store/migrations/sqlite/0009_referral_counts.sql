@@ -1,0 +1,3 @@
+-- Tier evaluation counts an advocate's qualified referrals since the period's start on every
+-- conversion; with this index the count reads index entries only, never the referral rows.
+CREATE INDEX referrals_advocate_qualified ON referrals (workspace_id, advocate_id, status, qualified_at);
