@@ -48,6 +48,7 @@ pub(crate) struct Writer {
     conn: rusqlite::Connection,
     /// Column names per statement, shared by every row the statement returns.
     columns: HashMap<String, Columns>,
+    _checkpoints: Option<Checkpointer>,
 }
 
 #[derive(Clone)]
@@ -69,10 +70,53 @@ impl Writer {
             true,
         )
         .map_err(db_error)?;
+        let checkpoints = match Checkpointer::start(path) {
+            Ok(c) => {
+                conn.pragma_update(None, "wal_autocheckpoint", 0)
+                    .map_err(db_error)?;
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no WAL checkpoint thread; commits checkpoint as they go");
+                None
+            }
+        };
         Ok(Self {
             conn,
             columns: HashMap::new(),
+            _checkpoints: checkpoints,
         })
+    }
+}
+
+/// Copies the WAL into the database file from a thread and connection of its own, so the
+/// writer's commits never do it (SQLite's automatic checkpoint runs inside the commit that
+/// crosses 1,000 pages: a fifth of the writer's time at full load). A passive checkpoint waits
+/// for no one; the thread ends with the writer.
+struct Checkpointer {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    const EVERY: Duration = Duration::from_millis(100);
+
+    fn start(path: &Path) -> std::io::Result<Self> {
+        let conn = open(path).map_err(std::io::Error::other)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("vouch-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Self::EVERY)
+                {
+                    if let Err(e) =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint");
+                    }
+                }
+            })?;
+        Ok(Self { _stop: stop })
     }
 }
 
@@ -298,7 +342,7 @@ impl Transaction {
     ) -> Result<(Vec<AnyRow>, AnyQueryResult), sqlx::Error> {
         self.still_open()?;
         tracing::trace!(target: "vouch_store::native", statement = sql);
-        let Writer { conn, columns } = self.writer();
+        let Writer { conn, columns, .. } = self.writer();
         // `raw_sql` scripts: no arguments, maybe several statements, no rows wanted.
         if arguments.is_none() {
             conn.execute_batch(sql).map_err(db_error)?;
