@@ -109,8 +109,7 @@ impl Checkpointer {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(Self::EVERY)
                 {
-                    if let Err(e) =
-                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
                         tracing::warn!(error = %e, "WAL checkpoint");
                     }
@@ -602,5 +601,271 @@ impl sqlx::error::DatabaseError for DbError {
             ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
             _ => ErrorKind::Other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestDb;
+    use crate::{Store, StoreError, conflict_as};
+    use sqlx::Row;
+    use std::time::Duration;
+
+    async fn scratch(store: &Store) {
+        let mut tx = store.write().await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE scratch (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, n INTEGER, \
+             r REAL, b BLOB); CREATE TABLE other (id INTEGER PRIMARY KEY)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn insert(store: &Store, k: &str) -> crate::Result<()> {
+        let mut tx = store.write().await?;
+        sqlx::query("INSERT INTO scratch (k, n) VALUES ($1, $2)")
+            .bind(k.to_string())
+            .bind(1_i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_as("key"))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What the pool's connections (the driver, not the native writer) see committed.
+    async fn keys(store: &Store) -> Vec<String> {
+        let mut c = store.read().await.unwrap();
+        sqlx::query_scalar("SELECT k FROM scratch ORDER BY k")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_file_store_writes_through_the_native_connection() {
+        let db = TestDb::sqlite().await;
+        let tx = db.store.write().await.unwrap();
+        assert_eq!(format!("{:?}", *tx), "Conn::Native");
+    }
+
+    #[tokio::test]
+    async fn values_read_back_as_the_driver_reads_them() {
+        let db = TestDb::sqlite().await;
+        scratch(&db.store).await;
+        let mut tx = db.store.write().await.unwrap();
+        let row = sqlx::query(
+            "INSERT INTO scratch (k, n, r, b) VALUES ($1, $2, $3, $4) RETURNING id, k, n, r, b",
+        )
+        .bind("é ☃".to_string())
+        .bind(i64::MAX)
+        .bind(2.5_f64)
+        .bind(vec![0_u8, 255])
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        let id: i64 = row.try_get("id").unwrap();
+        let missing = sqlx::query("SELECT n FROM scratch WHERE id = $1")
+            .bind(id + 1)
+            .fetch_optional(&mut *tx)
+            .await
+            .unwrap();
+        assert!(missing.is_none());
+        let nothing: Option<i64> = sqlx::query_scalar("SELECT NULL")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(nothing, None);
+        let changed = sqlx::query("UPDATE scratch SET n = n - 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(changed.rows_affected(), 1);
+        tx.commit().await.unwrap();
+        let mut c = db.store.read().await.unwrap();
+        let back = sqlx::query("SELECT k, n, r, b FROM scratch WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            row.try_get::<String, _>("k").unwrap(),
+            back.try_get::<String, _>("k").unwrap()
+        );
+        assert_eq!(row.try_get::<i64, _>("n").unwrap(), i64::MAX);
+        assert_eq!(back.try_get::<i64, _>("n").unwrap(), i64::MAX - 1);
+        assert_eq!(
+            row.try_get::<f64, _>("r").unwrap(),
+            back.try_get::<f64, _>("r").unwrap()
+        );
+        assert_eq!(
+            row.try_get::<Vec<u8>, _>("b").unwrap(),
+            back.try_get::<Vec<u8>, _>("b").unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_transaction_leaves_nothing_and_a_failed_statement_does_not_end_one() {
+        let db = TestDb::sqlite().await;
+        scratch(&db.store).await;
+        insert(&db.store, "a").await.unwrap();
+        {
+            let mut tx = db.store.write().await.unwrap();
+            sqlx::query("INSERT INTO scratch (k) VALUES ('dropped')")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        let mut tx = db.store.write().await.unwrap();
+        let err = sqlx::query("INSERT INTO scratch (k) VALUES ('a')")
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_as("key"))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict("key")), "{err}");
+        sqlx::query("INSERT INTO scratch (k) VALUES ('b')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(keys(&db.store).await, ["a", "b"]);
+    }
+
+    /// Group commit: writers that queue share one SQLite transaction, each still all or
+    /// nothing, and each told of success only once the batch is durable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_commit_together_each_whole_or_not_at_all() {
+        let db = TestDb::sqlite().await;
+        scratch(&db.store).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..200 {
+            let store = db.store.clone();
+            tasks.spawn(async move {
+                let mut tx = store.write().await.unwrap();
+                sqlx::query("INSERT INTO scratch (k) VALUES ($1)")
+                    .bind(format!("k{n:03}"))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO other DEFAULT VALUES")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                if n % 10 == 0 {
+                    // Every tenth changes its mind after writing: it must leave no trace,
+                    // and the batch it was in goes on without it.
+                    tx.rollback().await.unwrap();
+                    return (n, false);
+                }
+                tx.commit().await.unwrap();
+                // Committed means visible to every other connection already.
+                let mut c = store.read().await.unwrap();
+                let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scratch WHERE k = $1")
+                    .bind(format!("k{n:03}"))
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+                assert_eq!(seen, 1, "k{n:03} acknowledged but not visible");
+                (n, true)
+            });
+        }
+        let mut kept: Vec<String> = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            let (n, committed) = r.unwrap();
+            if committed {
+                kept.push(format!("k{n:03}"));
+            }
+        }
+        kept.sort();
+        assert_eq!(kept.len(), 180);
+        assert_eq!(keys(&db.store).await, kept);
+        let mut c = db.store.read().await.unwrap();
+        let others: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM other")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            others, 180,
+            "each transaction's two rows stand or fall together"
+        );
+    }
+
+    /// The writer a finished transaction left its batch open for is cancelled while queued:
+    /// the batch still commits, and the finished one is told so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_commits_even_when_the_writer_it_waited_for_gives_up() {
+        let db = TestDb::sqlite().await;
+        scratch(&db.store).await;
+        let mut tx = db.store.write().await.unwrap();
+        sqlx::query("INSERT INTO scratch (k) VALUES ('first')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let store = db.store.clone();
+        let queued = tokio::spawn(async move {
+            let _never = store.write().await;
+        });
+        while db
+            .store
+            .writer
+            .queued
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 0
+        {
+            tokio::task::yield_now().await;
+        }
+        let committing = tokio::spawn(tx.commit());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        queued.abort();
+        tokio::time::timeout(Duration::from_secs(5), committing)
+            .await
+            .expect("the batch committed")
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys(&db.store).await, ["first"]);
+    }
+
+    /// The click writer writes on a connection of its own: taking the gate, it commits the
+    /// batch left open for it, or its own transaction would wait on the batch's write lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_click_writer_gate_commits_an_open_batch_first() {
+        let db = TestDb::sqlite().await;
+        scratch(&db.store).await;
+        let mut tx = db.store.write().await.unwrap();
+        sqlx::query("INSERT INTO scratch (k) VALUES ('in-batch')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let (held, holding) = tokio::sync::oneshot::channel();
+        let store = db.store.clone();
+        let clicks = tokio::spawn(async move {
+            let gate = store.write_gate().await;
+            let _ = held.send(());
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            drop(gate);
+        });
+        while db
+            .store
+            .writer
+            .queued
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 0
+        {
+            tokio::task::yield_now().await;
+        }
+        // Another writer is queued, so this commit leaves the batch open for it.
+        let committing = tokio::spawn(tx.commit());
+        holding.await.unwrap();
+        // The gate is held for two seconds: only the gate's own flush can have committed.
+        tokio::time::timeout(Duration::from_secs(1), committing)
+            .await
+            .expect("committed by the click writer's gate")
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys(&db.store).await, ["in-batch"]);
+        clicks.await.unwrap();
     }
 }
