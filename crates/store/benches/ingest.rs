@@ -2,8 +2,9 @@
 //! attribution, two rewards approved and posted to the ledger, and its outbox events takes on
 //! SQLite, one after the other, against the same without reward rules.
 //!
-//! Also prints the floor every statement pays: a `SELECT 1` round trip through sqlx's
-//! SQLite worker thread.
+//! Also prints what a statement through sqlx's SQLite driver costs (a `SELECT 1` round trip to
+//! its worker thread): what the write path paid per statement before it ran on the native
+//! connection, and what reads through the pool still pay.
 //!
 //! `cargo bench -p vouch-store --bench ingest`
 
@@ -66,7 +67,7 @@ fn main() {
     );
 }
 
-/// The floor under every statement: one `SELECT 1` through the pool's connection, in µs.
+/// One `SELECT 1` through the pool's connection (the driver's worker thread), in µs.
 async fn round_trip() -> f64 {
     let db = TestDb::sqlite().await;
     let mut c = db.store.read().await.unwrap();

@@ -1,6 +1,6 @@
 //! Counts the SQL statements one conversion costs in the store (SQLite, the shop the ingest
-//! benchmark uses), from sqlx's own statement log: the number that sets the ingest ceiling,
-//! because every statement is a round trip to the driver's worker thread.
+//! benchmark uses), from the statement logs of sqlx (`[driver]`: a round trip to the driver's
+//! worker thread each) and of the native writer connection (`[native]`: stepped in place).
 //!
 //! `cargo run --release -p vouch --example statements` (`NO_REWARDS=1` for the program without
 //! reward rules).
