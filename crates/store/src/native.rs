@@ -29,8 +29,9 @@ const BUSY_WAIT: Duration = Duration::from_secs(10);
 const BATCH_MEMBERS: usize = 64;
 const BATCH_AGE: Duration = Duration::from_millis(5);
 /// Statements between two yields to the scheduler, so a long write transaction (an import, a
-/// payout batch) does not hold its thread for the whole of it.
-const YIELD_EVERY: u32 = 64;
+/// payout batch) does not hold its thread for the whole of it. Rare on purpose: a yield while
+/// holding the gate leaves the writer idle until the scheduler comes back to it.
+const YIELD_EVERY: u32 = 1024;
 
 /// Opens a connection on `path` (already migrated) with the settings of the store's own
 /// connections: WAL, foreign keys, `synchronous = NORMAL`, a 32 MiB page cache.
