@@ -231,8 +231,7 @@ impl Transaction {
         }
     }
 
-    /// Runs one statement and returns its rows (only the first when `first_only`) and what it
-    /// changed. Without arguments (`raw_sql`) it runs a script of statements and returns no rows.
+    /// `Writer::execute`, refused once SQLite has ended the transaction.
     pub(crate) fn run(
         &mut self,
         sql: &str,
@@ -292,6 +291,7 @@ mod tests {
     use super::super::tests::{insert, keys, scratch};
     use crate::testing::TestDb;
     use crate::{StoreError, conflict_as};
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     #[tokio::test]
@@ -380,30 +380,36 @@ mod tests {
         );
     }
 
+    /// A write transaction that has written `k` and not committed yet.
+    async fn written(store: &crate::Store, k: &str) -> crate::Tx {
+        let mut tx = store.write().await.unwrap();
+        sqlx::query("INSERT INTO scratch (k) VALUES ($1)")
+            .bind(k.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx
+    }
+
+    /// Returns once another writer waits at the gate.
+    async fn until_queued(store: &crate::Store) {
+        while store.writer.queued.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// The writer a finished transaction left its batch open for is cancelled while queued:
     /// the batch still commits, and the finished one is told so.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_commits_even_when_the_writer_it_waited_for_gives_up() {
         let db = TestDb::sqlite().await;
         scratch(&db.store).await;
-        let mut tx = db.store.write().await.unwrap();
-        sqlx::query("INSERT INTO scratch (k) VALUES ('first')")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let tx = written(&db.store, "first").await;
         let store = db.store.clone();
         let queued = tokio::spawn(async move {
             let _never = store.write().await;
         });
-        while db
-            .store
-            .writer
-            .queued
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 0
-        {
-            tokio::task::yield_now().await;
-        }
+        until_queued(&db.store).await;
         let committing = tokio::spawn(tx.commit());
         tokio::time::sleep(Duration::from_millis(1)).await;
         queued.abort();
@@ -421,11 +427,7 @@ mod tests {
     async fn the_click_writer_gate_commits_an_open_batch_first() {
         let db = TestDb::sqlite().await;
         scratch(&db.store).await;
-        let mut tx = db.store.write().await.unwrap();
-        sqlx::query("INSERT INTO scratch (k) VALUES ('in-batch')")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let tx = written(&db.store, "in-batch").await;
         let (held, holding) = tokio::sync::oneshot::channel();
         let store = db.store.clone();
         let clicks = tokio::spawn(async move {
@@ -434,15 +436,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(2)).await;
             drop(gate);
         });
-        while db
-            .store
-            .writer
-            .queued
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 0
-        {
-            tokio::task::yield_now().await;
-        }
+        until_queued(&db.store).await;
         // Another writer is queued, so this commit leaves the batch open for it.
         let committing = tokio::spawn(tx.commit());
         holding.await.unwrap();
