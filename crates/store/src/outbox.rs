@@ -58,8 +58,15 @@ pub async fn mark_dispatched(c: &mut Conn, id: i64, now: Millis) -> Result<()> {
 
 /// Events not yet dispatched, oldest first, across workspaces (the relay's view).
 pub async fn pending(c: &mut Conn, limit: i64) -> Result<Vec<Event>> {
-    let q = rows::select::<Event>("WHERE dispatched_at IS NULL ORDER BY id LIMIT $1").bind(limit);
-    Ok(rows::fetch_all(c, q).await?)
+    Ok(rows::fetch_all(c, undispatched(limit, "")).await?)
+}
+
+/// The query of [`pending`], with a row-locking clause the relay adds on PostgreSQL.
+fn undispatched(limit: i64, lock: &str) -> rows::AnyQuery {
+    rows::select::<Event>(&format!(
+        "WHERE dispatched_at IS NULL ORDER BY id LIMIT $1{lock}"
+    ))
+    .bind(limit)
 }
 
 /// Dispatches up to `limit` pending events in one transaction and returns them. Subscribers
@@ -76,11 +83,7 @@ pub async fn relay(store: &Store, limit: i64, now: Millis) -> Result<Vec<Event>>
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
-    let q = rows::select::<Event>(&format!(
-        "WHERE dispatched_at IS NULL ORDER BY id LIMIT $1{lock}"
-    ))
-    .bind(limit);
-    let events = rows::fetch_all(&mut tx, q).await?;
+    let events = rows::fetch_all(&mut tx, undispatched(limit, lock)).await?;
     if events.is_empty() {
         tx.rollback().await?;
         return Ok(events);

@@ -127,14 +127,6 @@ pub(crate) struct Transaction {
     statements: u32,
 }
 
-impl std::fmt::Debug for Transaction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("native::Transaction")
-            .field("open", &self.open)
-            .finish()
-    }
-}
-
 impl Transaction {
     /// Begins on the gate's connection (opened from `path` on first use), in the open batch or
     /// a new one. Waiting for another process's write lock happens here, asynchronously, not in
@@ -214,7 +206,7 @@ impl Transaction {
     /// SQLite ends a transaction by itself on some errors (a full disk, an I/O error); a
     /// statement after that would commit on its own, so it is refused instead.
     fn still_open(&mut self) -> Result<(), sqlx::Error> {
-        if self.writer().conn.is_autocommit() {
+        if conn(&self.gate).is_autocommit() {
             self.open = false;
             return Err(sqlx::Error::Protocol(
                 "the write transaction was rolled back by SQLite after an error".into(),
