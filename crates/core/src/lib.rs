@@ -8,6 +8,7 @@ pub mod clock;
 pub mod code;
 pub mod customer;
 pub mod fraud;
+pub mod id;
 pub mod ledger;
 pub mod password;
 pub mod program;

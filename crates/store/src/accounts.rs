@@ -4,7 +4,7 @@
 use crate::rows::{self, ApiKey, Member, Session, User, Workspace, columns};
 use crate::{Conn, Millis, Result, Store, StoreError, conflict_as};
 use sqlx::Row;
-use vouch_core::secret::random_hex;
+use vouch_core::id::time_ordered;
 use vouch_core::{Email, Role, SecretHash};
 
 pub async fn user_by_email(c: &mut Conn, email: &Email) -> Result<Option<User>> {
@@ -304,7 +304,7 @@ pub async fn create_api_key(c: &mut Conn, k: &NewApiKey<'_>, now: Millis) -> Res
         columns::<ApiKey>()
     ))
     .bind(k.workspace_id)
-    .bind(format!("key_{}", random_hex::<8>()))
+    .bind(time_ordered::<8>("key_", now))
     .bind(k.name.to_string())
     .bind(k.prefix.to_string())
     .bind(k.key_hash.0.clone())

@@ -5,7 +5,7 @@ use crate::rows::{self, Advocate, columns};
 use crate::{Conn, Millis, Result, StoreError};
 use sqlx::Row;
 use vouch_core::code::ReferralCode;
-use vouch_core::secret::random_hex;
+use vouch_core::id::time_ordered;
 
 /// Claims `code` for an advocate. `false` when another advocate (anywhere) holds it.
 async fn claim_code(
@@ -54,7 +54,7 @@ pub async fn enroll(
         columns::<Advocate>()
     ))
     .bind(workspace_id)
-    .bind(format!("adv_{}", random_hex::<10>()))
+    .bind(time_ordered::<8>("adv_", now))
     .bind(program_id)
     .bind(customer_id)
     .bind(now);

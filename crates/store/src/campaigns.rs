@@ -7,7 +7,7 @@ use crate::rows::{self, CampaignRow, columns};
 use crate::{Conn, Millis, Result, Store, StoreError, outbox, programs};
 use serde_json::json;
 use vouch_core::campaign::{self, Audience, Campaign, Effect, Sides};
-use vouch_core::secret::random_hex;
+use vouch_core::id::time_ordered;
 
 #[derive(Debug, Clone)]
 pub struct NewCampaign {
@@ -114,7 +114,7 @@ pub async fn create(
         columns::<CampaignRow>()
     ))
     .bind(workspace_id)
-    .bind(format!("cmp_{}", random_hex::<8>()))
+    .bind(time_ordered::<8>("cmp_", now))
     .bind(n.name.trim().to_string())
     .bind(n.headline.trim().to_string())
     .bind(serde_json::to_string(&ids).expect("ids serialise"))

@@ -5,7 +5,7 @@ use crate::rows::{self, Customer, columns};
 use crate::{Conn, Millis, Result, conflict_as};
 use vouch_core::Email;
 use vouch_core::customer::email_match_key;
-use vouch_core::secret::random_hex;
+use vouch_core::id::time_ordered;
 
 /// What is known of a customer on the way in; `None` fields leave stored values alone.
 #[derive(Debug, Clone, Default)]
@@ -134,7 +134,7 @@ pub async fn upsert(
                 columns::<Customer>()
             ))
             .bind(workspace_id)
-            .bind(format!("cus_{}", random_hex::<10>()))
+            .bind(time_ordered::<8>("cus_", now))
             .bind(input.email.as_ref().map(|e| e.to_string()))
             .bind(input.email.as_ref().map(email_match_key))
             .bind(input.name.clone().unwrap_or_default())

@@ -5,8 +5,8 @@
 use crate::rows::{self, LedgerBalance, LedgerEntry, LedgerTransaction, columns};
 use crate::{Backend, Conn, Millis, Result, StoreError};
 use sqlx::Row;
+use vouch_core::id::time_ordered;
 use vouch_core::ledger::{Account, Posting};
-use vouch_core::secret::random_hex;
 
 /// What a ledger transaction is about.
 pub struct Cause<'a> {
@@ -35,7 +35,7 @@ pub async fn post(
         columns::<LedgerTransaction>()
     ))
     .bind(workspace_id)
-    .bind(format!("ltx_{}", random_hex::<10>()))
+    .bind(time_ordered::<8>("ltx_", now))
     .bind(cause.key.clone())
     .bind(cause.currency.to_string())
     .bind(cause.kind.to_string())

@@ -8,7 +8,7 @@
 use crate::jobs::JobSpec;
 use crate::rows::{self, Event};
 use crate::{Backend, Conn, Millis, Result, Store};
-use vouch_core::secret::random_hex;
+use vouch_core::id::time_ordered;
 
 /// The job earlier versions enqueued for each event; still run for queues they left behind.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -34,7 +34,7 @@ pub async fn emit(
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(workspace_id)
-    .bind(format!("evt_{}", random_hex::<12>()))
+    .bind(time_ordered::<8>("evt_", now))
     .bind(kind.to_string())
     .bind(payload.to_string())
     .bind(now)

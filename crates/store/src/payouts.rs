@@ -9,8 +9,8 @@ use crate::rows::{self, Customer, Payout, PayoutItem, columns};
 use crate::{Backend, Conn, Millis, Result, Store, StoreError, customers, ledger, outbox};
 use serde_json::json;
 use sqlx::Row;
+use vouch_core::id::time_ordered;
 use vouch_core::ledger::{Account, payout_cancelled, payout_confirmed, payout_paid};
-use vouch_core::secret::random_hex;
 
 /// One payee of a batch, as a preview or a file shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ pub async fn confirm(
         columns::<Payout>()
     ))
     .bind(workspace_id)
-    .bind(format!("pay_{}", random_hex::<8>()))
+    .bind(time_ordered::<8>("pay_", now))
     .bind(batch_key.trim().to_string())
     .bind(currency.to_string())
     .bind(minimum)

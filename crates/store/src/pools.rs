@@ -6,7 +6,7 @@ use crate::rows::{self, CodePool, columns};
 use crate::{Backend, Conn, Millis, Result, StoreError, notices, outbox};
 use serde_json::json;
 use sqlx::Row;
-use vouch_core::secret::random_hex;
+use vouch_core::id::time_ordered;
 
 pub struct NewPool<'a> {
     pub key: &'a str,
@@ -46,7 +46,7 @@ pub async fn create(
         columns::<CodePool>()
     ))
     .bind(workspace_id)
-    .bind(format!("pool_{}", random_hex::<8>()))
+    .bind(time_ordered::<8>("pool_", now))
     .bind(key.as_str().to_string())
     .bind(p.name.trim().to_string())
     .bind(p.pattern.map(str::to_string))

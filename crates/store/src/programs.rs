@@ -3,8 +3,8 @@
 
 use crate::rows::{self, Program, ProgramVersion, columns};
 use crate::{Conn, Millis, Result, StoreError};
+use vouch_core::id::time_ordered;
 use vouch_core::program::{ProgramRules, ProgramStatus};
-use vouch_core::secret::random_hex;
 
 fn rules_json(rules: &ProgramRules) -> String {
     serde_json::to_string(rules).expect("rules serialise")
@@ -29,7 +29,7 @@ pub async fn create(
         columns::<Program>()
     ))
     .bind(workspace_id)
-    .bind(format!("prg_{}", random_hex::<10>()))
+    .bind(time_ordered::<8>("prg_", now))
     .bind(name.to_string())
     .bind(status.as_str())
     .bind(rules_json(rules))

@@ -13,12 +13,12 @@ use crate::{
 use serde_json::json;
 use sqlx::Row;
 use vouch_core::campaign::{cap_period_start, period_start};
+use vouch_core::id::time_ordered;
 use vouch_core::ledger::{Account, accrue, claw_back, holding_account};
 use vouch_core::reward::{
     Beneficiary, CapPeriod, Decision, Occasion, OccasionKind, Resolved, RewardRules, Scope,
     TierPeriod, decide,
 };
-use vouch_core::secret::random_hex;
 
 /// The job that ends a reward's hold at its instant.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -308,7 +308,7 @@ async fn issue_one(
         columns::<Reward>()
     ))
     .bind(s.ws.id)
-    .bind(format!("rwd_{}", random_hex::<10>()))
+    .bind(time_ordered::<8>("rwd_", now))
     .bind(cause)
     .bind(s.referral.program_id)
     .bind(s.referral.program_version)
@@ -545,7 +545,7 @@ async fn fulfil_in(c: &mut Conn, backend: Backend, r: Reward, now: Millis) -> Re
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
             )
             .bind(r.workspace_id)
-            .bind(format!("ent_{}", random_hex::<8>()))
+            .bind(time_ordered::<8>("ent_", now))
             .bind(r.customer_id)
             .bind(feature.clone())
             .bind(r.id)

@@ -3,6 +3,7 @@
 use crate::rows::{self, Workspace, columns};
 use crate::{Conn, Millis, Result, conflict_as};
 use vouch_core::Slug;
+use vouch_core::id::time_ordered;
 use vouch_core::secret::random_hex;
 use vouch_core::settings::WorkspaceSettings;
 
@@ -14,7 +15,7 @@ pub async fn create(c: &mut Conn, name: &str, slug: &Slug, now: Millis) -> Resul
          VALUES ($1, $2, $3, '#1f6feb', '', 'EUR', 'UTC', '', '', $4, $4, $5) RETURNING {}",
         columns::<Workspace>()
     ))
-    .bind(format!("ws_{}", random_hex::<12>()))
+    .bind(time_ordered::<8>("ws_", now))
     .bind(slug.as_str().to_string())
     .bind(name.to_string())
     .bind(now)

@@ -143,8 +143,7 @@ async fn a_business_runs_its_rewards_from_the_admin() {
         "{}",
         queue.body
     );
-    let at = queue.body.find("name=\"reward\" value=\"").unwrap() + 21;
-    let rid = queue.body[at..at + 24].to_string();
+    let rid = common::public_id(&queue.body, "name=\"reward\" value=\"", "rwd_");
     let approved = b
         .post(
             "/admin/rewards/decisions",
@@ -209,8 +208,7 @@ async fn a_business_runs_its_rewards_from_the_admin() {
         .await;
     assert_eq!(made.location(), "/admin/code-pools?done=saved");
     let list = b.get("/admin/code-pools").await;
-    let at = list.body.find("/admin/code-pools/pool_").unwrap() + 18;
-    let pool = list.body[at..at + 21].to_string();
+    let pool = common::public_id(&list.body, "/admin/code-pools/", "pool_");
     let imported = b
         .post(
             &format!("/admin/code-pools/{pool}/codes"),
@@ -244,8 +242,7 @@ async fn a_business_runs_its_rewards_from_the_admin() {
         .await;
     assert_eq!(confirmed.location(), "/admin/payouts?done=confirmed");
     let list = b.get("/admin/payouts").await;
-    let at = list.body.find("/admin/payouts/pay_").unwrap() + 15;
-    let pay = list.body[at..at + 20].to_string();
+    let pay = common::public_id(&list.body, "/admin/payouts/", "pay_");
     let csv = b.get(&format!("/admin/payouts/{pay}/export")).await;
     assert!(
         csv.body.contains("2026-12,") && csv.body.contains(",10.00,EUR,"),
@@ -426,8 +423,7 @@ async fn a_business_runs_its_rewards_from_the_admin() {
         "{}",
         calendar.body
     );
-    let at = calendar.body.find("/admin/campaigns/cmp_").unwrap() + 17;
-    let cmp = calendar.body[at..at + 20].to_string();
+    let cmp = common::public_id(&calendar.body, "/admin/campaigns/", "cmp_");
     let cancelled = b
         .post(
             &format!("/admin/campaigns/{cmp}/cancel"),

@@ -94,8 +94,7 @@ async fn a_business_runs_its_program_from_the_admin() {
         "{}",
         edit.body
     );
-    let at = list.body.find("/admin/programs/prg_").unwrap() + 16;
-    let pid = list.body[at..at + 24].to_string();
+    let pid = common::public_id(&list.body, "/admin/programs/", "prg_");
 
     let enrol = |vanity: &'static str| {
         vec![
@@ -136,8 +135,7 @@ async fn a_business_runs_its_program_from_the_admin() {
 
     let advocates = b.get("/admin/advocates").await;
     assert!(advocates.body.contains("http://127.0.0.1:8080/r/SWEET10"));
-    let at = advocates.body.find("/admin/advocates/adv_").unwrap() + 17;
-    let aid = advocates.body[at..at + 24].to_string();
+    let aid = common::public_id(&advocates.body, "/admin/advocates/", "adv_");
 
     // A click and a purchase show up on the profile and in the referral list.
     let visit = app
@@ -213,11 +211,9 @@ async fn a_business_runs_its_program_from_the_admin() {
     let carl_at = advocates.body.find("carl@example.com").unwrap();
     let carl_start = advocates.body[..carl_at]
         .rfind("/admin/advocates/adv_")
-        .unwrap()
-        + 17;
-    let carl = advocates.body[carl_start..carl_start + 24].to_string();
-    let rid_at = profile.body.find("/admin/referrals/ref_").unwrap() + 17;
-    let rid = profile.body[rid_at..rid_at + 24].to_string();
+        .unwrap();
+    let carl = common::public_id(&advocates.body[carl_start..], "/admin/advocates/", "adv_");
+    let rid = common::public_id(&profile.body, "/admin/referrals/", "ref_");
     let no_reason = b
         .post(
             &format!("/admin/referrals/{rid}/attribution"),

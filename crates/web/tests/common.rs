@@ -276,3 +276,17 @@ pub async fn member<'a>(app: &'a TestApp, email: &str, role: vouch_core::Role) -
     assert_eq!(b.sign_in(email, PASSWORD).await.location(), "/admin");
     b
 }
+
+/// The first public id in a page that starts with `prefix` right after `before` (a link path
+/// such as `/admin/programs/` with `prg_`), read to its end rather than by a fixed length.
+pub fn public_id(body: &str, before: &str, prefix: &str) -> String {
+    let at = body
+        .find(&format!("{before}{prefix}"))
+        .unwrap_or_else(|| panic!("no {before}{prefix}… in {body}"))
+        + before.len();
+    body[at..]
+        .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+        .next()
+        .unwrap()
+        .to_string()
+}

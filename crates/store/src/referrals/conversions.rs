@@ -216,7 +216,7 @@ pub async fn record_conversion(
         columns::<Conversion>()
     ))
     .bind(workspace_id)
-    .bind(format!("cnv_{}", random_hex::<10>()))
+    .bind(time_ordered::<8>("cnv_", now))
     .bind(input.external_id.clone())
     .bind(friend.id)
     .bind(kind_str(input.kind))

@@ -13,8 +13,8 @@ use sqlx::Row;
 use vouch_core::attribution::{self, Signals, Touch, Trace};
 use vouch_core::code::ReferralCode;
 use vouch_core::fraud::{self, Facts, Party, Verdict};
+use vouch_core::id::time_ordered;
 use vouch_core::program::{ConversionKind, ProgramRules};
-use vouch_core::secret::random_hex;
 
 /// What identifies a friend's advocate, strongest first.
 mod conversions;
@@ -388,7 +388,7 @@ async fn create_referral(
         columns::<Referral>()
     ))
     .bind(workspace_id)
-    .bind(format!("ref_{}", random_hex::<10>()))
+    .bind(time_ordered::<8>("ref_", now))
     .bind(program.id)
     .bind(program.version)
     .bind(advocate.id)
