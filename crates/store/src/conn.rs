@@ -48,6 +48,15 @@ impl Conn {
         }
     }
 
+    /// Whether the database behind this connection is SQLite (else PostgreSQL).
+    pub fn is_sqlite(&self) -> bool {
+        match &self.inner {
+            Inner::Pooled(c) => c.backend_name() == "SQLite",
+            Inner::Driver(t) => t.backend_name() == "SQLite",
+            Inner::Native(_) => true,
+        }
+    }
+
     /// Ends the transaction this connection is, keeping what it wrote.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self.inner {

@@ -1,7 +1,7 @@
 //! Customers: the people a business knows. Upserted by external id (the shop's or CRM's id)
 //! or else by email, so the same person arriving twice stays one customer.
 
-use crate::rows::{self, Customer, columns};
+use crate::rows::{self, Customer};
 use crate::{Conn, Millis, Result, conflict_as};
 use vouch_core::Email;
 use vouch_core::customer::email_match_key;
@@ -100,15 +100,15 @@ pub async fn upsert(
     let attributes = input.attributes.as_ref().map(|v| v.to_string());
     match existing {
         Some(cur) => {
-            let q = rows::dynamic(format!(
+            let q = rows::returning::<Customer>(
+                c,
                 "UPDATE customers SET
                     email = COALESCE($3, email), email_key = COALESCE($4, email_key), name = COALESCE($5, name),
                     external_id = COALESCE(external_id, $6), phone = COALESCE($7, phone),
                     attributes = COALESCE($8, attributes), consent_marketing = COALESCE($9, consent_marketing),
                     updated_at = $10
-                 WHERE workspace_id = $1 AND id = $2 RETURNING {}",
-                columns::<Customer>()
-            ))
+                 WHERE workspace_id = $1 AND id = $2",
+            )
             .bind(workspace_id)
             .bind(cur.id)
             .bind(input.email.as_ref().map(|e| e.to_string()))
@@ -120,19 +120,19 @@ pub async fn upsert(
             .bind(input.consent_marketing.map(i64::from))
             .bind(now);
             Ok((
-                rows::fetch_one(c, q)
+                rows::written_one(c, q, Some(cur.id))
                     .await
                     .map_err(conflict_as("a customer with this email or external id"))?,
                 false,
             ))
         }
         None => {
-            let q = rows::dynamic(format!(
+            let q = rows::returning::<Customer>(
+                c,
                 "INSERT INTO customers (workspace_id, public_id, email, email_key, name, external_id, phone,
                     attributes, consent_marketing, created_from, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {}",
-                columns::<Customer>()
-            ))
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+            )
             .bind(workspace_id)
             .bind(time_ordered::<8>("cus_", now))
             .bind(input.email.as_ref().map(|e| e.to_string()))
@@ -145,7 +145,7 @@ pub async fn upsert(
             .bind(input.created_from)
             .bind(now);
             Ok((
-                rows::fetch_one(c, q)
+                rows::written_one(c, q, None)
                     .await
                     .map_err(conflict_as("a customer with this email or external id"))?,
                 true,

@@ -2,7 +2,7 @@
 //! cause so a replay posts nothing, with running balances kept beside the entries. The
 //! schema refuses any update or delete of a posted entry (triggers on both backends).
 
-use crate::rows::{self, LedgerBalance, LedgerEntry, LedgerTransaction, columns};
+use crate::rows::{self, LedgerBalance, LedgerEntry, LedgerTransaction};
 use crate::{Backend, Conn, Millis, Result, StoreError};
 use sqlx::Row;
 use vouch_core::id::time_ordered;
@@ -28,12 +28,12 @@ pub async fn post(
     posting: &Posting,
     now: Millis,
 ) -> Result<Option<LedgerTransaction>> {
-    let q = rows::dynamic(format!(
+    let q = rows::returning::<LedgerTransaction>(
+        c,
         "INSERT INTO ledger_transactions (workspace_id, public_id, cause_key, currency, kind, reward_id, payout_id, memo, posted_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (workspace_id, cause_key) DO NOTHING RETURNING {}",
-        columns::<LedgerTransaction>()
-    ))
+         ON CONFLICT (workspace_id, cause_key) DO NOTHING",
+    )
     .bind(workspace_id)
     .bind(time_ordered::<8>("ltx_", now))
     .bind(cause.key.clone())
@@ -43,7 +43,7 @@ pub async fn post(
     .bind(cause.payout_id)
     .bind(cause.memo.clone())
     .bind(now);
-    let Some(tx) = rows::fetch_optional::<LedgerTransaction>(c, q).await? else {
+    let Some(tx) = rows::written::<LedgerTransaction>(c, q, None).await? else {
         return Ok(None);
     };
     // Every leg in one statement, then every balance it moves in one more: a posting is three

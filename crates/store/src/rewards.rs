@@ -5,7 +5,7 @@
 
 use crate::audit::{self, Actor};
 use crate::jobs::{self, JobSpec, NewJob};
-use crate::rows::{self, Advocate, Conversion, Referral, Reward, Workspace, columns};
+use crate::rows::{self, Advocate, Conversion, Referral, Reward, Workspace};
 use crate::{
     Backend, Conn, Millis, Result, Store, StoreError, campaigns, customers, ledger, notices,
     outbox, pools, programs, workspaces,
@@ -297,16 +297,16 @@ async fn issue_one(
     let currency = s
         .conversion
         .map_or(s.ws.currency.clone(), |k| k.currency.clone());
-    let q = rows::dynamic(format!(
+    let q = rows::returning::<Reward>(
+        c,
         "INSERT INTO rewards (workspace_id, public_id, cause_key, program_id, program_version, referral_id, conversion_id,
             advocate_id, customer_id, beneficiary, rule_key, kind, amount_minor, currency, detail, tier, campaigns,
             campaign_extra_minor, status, reason, refusal, hold_until, posted, lost_value_minor, occurred_at,
             created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
             0, 0, $23, $24, $24)
-         ON CONFLICT (workspace_id, cause_key) DO NOTHING RETURNING {}",
-        columns::<Reward>()
-    ))
+         ON CONFLICT (workspace_id, cause_key) DO NOTHING",
+    )
     .bind(s.ws.id)
     .bind(time_ordered::<8>("rwd_", now))
     .bind(cause)
@@ -331,7 +331,7 @@ async fn issue_one(
     .bind(s.at.saturating_add(s.rules.hold_ms()))
     .bind(s.at)
     .bind(now);
-    let Some(reward) = rows::fetch_optional::<Reward>(c, q).await? else {
+    let Some(reward) = rows::written::<Reward>(c, q, None).await? else {
         return Ok(None);
     };
     if let Some(why) = refusal {
@@ -390,16 +390,18 @@ async fn set_state(
     extra: &str,
     now: Millis,
 ) -> Result<Reward> {
-    let q = rows::dynamic(format!(
-        "UPDATE rewards SET status = $3, reason = $4, updated_at = $5{extra} WHERE workspace_id = $1 AND id = $2 RETURNING {}",
-        columns::<Reward>()
-    ))
+    let q = rows::returning::<Reward>(
+        c,
+        &format!(
+            "UPDATE rewards SET status = $3, reason = $4, updated_at = $5{extra} WHERE workspace_id = $1 AND id = $2"
+        ),
+    )
     .bind(r.workspace_id)
     .bind(r.id)
     .bind(status.to_string())
     .bind(reason.to_string())
     .bind(now);
-    Ok(rows::fetch_one(c, q).await?)
+    Ok(rows::written_one(c, q, Some(r.id)).await?)
 }
 
 /// Ends the hold of a pending reward whose time has come: approved at once when the rules
@@ -491,16 +493,16 @@ async fn fulfil_in(c: &mut Conn, backend: Backend, r: Reward, now: Millis) -> Re
             };
             match (code, pool) {
                 (Some(code), _) => {
-                    let q = rows::dynamic(format!(
+                    let q = rows::returning::<Reward>(
+                        c,
                         "UPDATE rewards SET status = 'fulfilled', code = $3, reason = 'discount code delivered', fulfilled_at = $4, updated_at = $4
-                         WHERE workspace_id = $1 AND id = $2 RETURNING {}",
-                        columns::<Reward>()
-                    ))
+                         WHERE workspace_id = $1 AND id = $2",
+                    )
                     .bind(r.workspace_id)
                     .bind(r.id)
                     .bind(code)
                     .bind(now);
-                    rows::fetch_one(c, q).await?
+                    rows::written_one(c, q, Some(r.id)).await?
                 }
                 (None, Some(p)) => {
                     pools::low_stock(c, &p, 0, now).await?;
@@ -666,17 +668,17 @@ async fn undo_in(
         }
         _ => {}
     }
-    let q = rows::dynamic(format!(
+    let q = rows::returning::<Reward>(
+        c,
         "UPDATE rewards SET status = 'clawed_back', reason = $3, lost_value_minor = $4, ended_at = $5, updated_at = $5
-         WHERE workspace_id = $1 AND id = $2 RETURNING {}",
-        columns::<Reward>()
-    ))
+         WHERE workspace_id = $1 AND id = $2",
+    )
     .bind(r.workspace_id)
     .bind(r.id)
     .bind(why.to_string())
     .bind(lost)
     .bind(now);
-    let clawed: Reward = rows::fetch_one(c, q).await?;
+    let clawed: Reward = rows::written_one(c, q, Some(r.id)).await?;
     outbox::emit(
         c,
         r.workspace_id,

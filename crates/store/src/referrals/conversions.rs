@@ -209,12 +209,12 @@ pub async fn record_conversion(
             });
         }
     }
-    let q = rows::dynamic(format!(
+    let q = rows::returning::<Conversion>(
+        &tx,
         "INSERT INTO conversions (workspace_id, public_id, external_id, customer_id, kind, amount_minor, currency,
             referral_id, status, trace, occurred_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {}",
-        columns::<Conversion>()
-    ))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
     .bind(workspace_id)
     .bind(time_ordered::<8>("cnv_", now))
     .bind(input.external_id.clone())
@@ -227,7 +227,7 @@ pub async fn record_conversion(
     .bind(trace_json.to_string())
     .bind(input.occurred_at)
     .bind(now);
-    let conversion: Conversion = rows::fetch_one(&mut tx, q).await?;
+    let conversion: Conversion = rows::written_one(&mut tx, q, None).await?;
     record_change(&mut tx, workspace_id, actor, Change {
         action: "conversion.recorded",
         target: format!("conversion:{}", conversion.public_id),
@@ -334,16 +334,16 @@ async fn reverse_in(
             rewards: Vec::new(),
         });
     }
-    let q = rows::dynamic(format!(
+    let q = rows::returning::<Conversion>(
+        tx,
         "UPDATE conversions SET status = 'reversed', reversed_at = $3, reversal_external_id = $4
-         WHERE workspace_id = $1 AND id = $2 RETURNING {}",
-        columns::<Conversion>()
-    ))
+         WHERE workspace_id = $1 AND id = $2",
+    )
     .bind(workspace_id)
     .bind(conv.id)
     .bind(now)
     .bind(reversal_external_id.to_string());
-    let reversed: Conversion = rows::fetch_one(tx, q).await?;
+    let reversed: Conversion = rows::written_one(tx, q, Some(conv.id)).await?;
     if conv.status == "attributed"
         && let Some(r) = &referral
     {
@@ -354,16 +354,16 @@ async fn reverse_in(
             } else {
                 r.status.as_str()
             };
-        let q = rows::dynamic(format!(
-            "UPDATE referrals SET conversions = $3, status = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2 RETURNING {}",
-            columns::<Referral>()
-        ))
+        let q = rows::returning::<Referral>(
+            tx,
+            "UPDATE referrals SET conversions = $3, status = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2",
+        )
         .bind(workspace_id)
         .bind(r.id)
         .bind(left)
         .bind(status.to_string())
         .bind(now);
-        let updated: Referral = rows::fetch_one(tx, q).await?;
+        let updated: Referral = rows::written_one(tx, q, Some(r.id)).await?;
         if updated.status == "reversed" && r.status != "reversed" {
             outbox::emit(
                 tx,

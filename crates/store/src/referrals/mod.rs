@@ -380,13 +380,13 @@ async fn create_referral(
         ),
         _ => ("pending", None),
     };
-    let q = rows::dynamic(format!(
+    let q = rows::returning::<Referral>(
+        c,
         "INSERT INTO referrals (workspace_id, public_id, program_id, program_version, advocate_id, friend_customer_id,
             status, rejection_reason, source, click_public_id, fraud_verdict, fraud_findings, trace, conversions,
             created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $14) RETURNING {}",
-        columns::<Referral>()
-    ))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $14)",
+    )
     .bind(workspace_id)
     .bind(time_ordered::<8>("ref_", now))
     .bind(program.id)
@@ -401,7 +401,7 @@ async fn create_referral(
     .bind(serde_json::to_string(&judged.findings).expect("findings serialise"))
     .bind(serde_json::to_string(trace).expect("trace serialises"))
     .bind(now);
-    let r: Referral = rows::fetch_one(c, q)
+    let r: Referral = rows::written_one(c, q, None)
         .await
         .map_err(crate::conflict_as("a referral of this friend"))?;
     outbox::emit(c, workspace_id, if status == "rejected" { "referral.rejected" } else { "referral.created" },
@@ -416,19 +416,19 @@ async fn count_on(c: &mut Conn, r: &Referral, now: Millis) -> Result<Referral> {
         ("pending", _) => "converted",
         (s, _) => s,
     };
-    let q = rows::dynamic(format!(
+    let q = rows::returning::<Referral>(
+        c,
         "UPDATE referrals SET conversions = conversions + 1, status = $3,
             converted_at = COALESCE(converted_at, $4),
             qualified_at = CASE WHEN $3 = 'qualified' THEN COALESCE(qualified_at, $4) ELSE qualified_at END,
             updated_at = $4
-         WHERE workspace_id = $1 AND id = $2 RETURNING {}",
-        columns::<Referral>()
-    ))
+         WHERE workspace_id = $1 AND id = $2",
+    )
     .bind(r.workspace_id)
     .bind(r.id)
     .bind(status.to_string())
     .bind(now);
-    let updated: Referral = rows::fetch_one(c, q).await?;
+    let updated: Referral = rows::written_one(c, q, Some(r.id)).await?;
     if updated.status != r.status {
         outbox::emit(
             c,
