@@ -8,6 +8,7 @@
 use crate::jobs::JobSpec;
 use crate::rows::{self, Event};
 use crate::{Backend, Conn, Millis, Result, Store};
+use sqlx::Row;
 use vouch_core::id::time_ordered;
 
 /// The job earlier versions enqueued for each event; still run for queues they left behind.
@@ -74,39 +75,63 @@ fn undispatched(limit: i64, lock: &str) -> rows::AnyQuery {
 /// Dispatches up to `limit` pending events in one transaction and returns them. Subscribers
 /// (outbound webhooks, journeys) join here by enqueueing their deliveries in this transaction,
 /// so an event is handed on exactly when it is marked. On PostgreSQL, relays of several
-/// workers skip each other's rows.
+/// workers skip each other's rows. On SQLite the events are read before the writer gate and
+/// only marked inside it (the relay handles eight events per conversion: reading them inside
+/// held up every writer); the mark's `dispatched_at IS NULL` keeps an event another relay
+/// marked meanwhile from being handed on twice.
 pub async fn relay(store: &Store, limit: i64, now: Millis) -> Result<Vec<Event>> {
-    // An idle relay (most polls) only reads: no write lock when nothing waits.
-    if pending(&mut store.read().await?, 1).await?.is_empty() {
-        return Ok(Vec::new());
+    loop {
+        // An idle relay (most polls) only reads: no write lock when nothing waits.
+        let mut events = pending(&mut store.read().await?, limit).await?;
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let mut tx = store.write().await?;
+        if store.backend() == Backend::Postgres {
+            events =
+                rows::fetch_all(&mut tx, undispatched(limit, " FOR UPDATE SKIP LOCKED")).await?;
+            if events.is_empty() {
+                tx.rollback().await?;
+                return Ok(events);
+            }
+        }
+        let marked = mark_dispatched_all(&mut tx, &events, now).await?;
+        tx.commit().await?;
+        events.retain(|e| marked.contains(&e.id));
+        if !events.is_empty() {
+            for e in &events {
+                tracing::debug!(event = e.id, kind = %e.kind, "dispatching event");
+            }
+            return Ok(events);
+        }
+        // Another relay marked all of these first: look again.
     }
-    let mut tx = store.write().await?;
-    let lock = match store.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let events = rows::fetch_all(&mut tx, undispatched(limit, lock)).await?;
-    if events.is_empty() {
-        tx.rollback().await?;
-        return Ok(events);
-    }
-    for e in &events {
-        tracing::debug!(event = e.id, kind = %e.kind, "dispatching event");
-    }
+}
+
+/// Marks `events` dispatched; returns the ids this call marked (not those marked before).
+async fn mark_dispatched_all(
+    c: &mut Conn,
+    events: &[Event],
+    now: Millis,
+) -> Result<std::collections::HashSet<i64>> {
     let ids = (0..events.len())
         .map(|i| format!("${}", i + 2))
         .collect::<Vec<_>>()
         .join(", ");
     let mut q = rows::dynamic(format!(
-        "UPDATE events SET dispatched_at = $1 WHERE dispatched_at IS NULL AND id IN ({ids})"
+        "UPDATE events SET dispatched_at = $1 WHERE dispatched_at IS NULL AND id IN ({ids}) RETURNING id"
     ))
     .bind(now);
-    for e in &events {
+    for e in events {
         q = q.bind(e.id);
     }
-    q.execute(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(events)
+    let marked = q
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(marked)
 }
 
 pub async fn list(c: &mut Conn, workspace_id: i64, limit: i64) -> Result<Vec<Event>> {

@@ -11,8 +11,27 @@ fn rules_json(rules: &ProgramRules) -> String {
 }
 
 /// The rules a stored program (or version) carries.
+///
+/// Parsed once per distinct text: a conversion reads its program's rules three times, and a
+/// version's text never changes (a change is a new version), so the parse is remembered by
+/// the text itself, which makes the memo right whatever database the text came from.
 pub fn rules_of(json: &str) -> Result<ProgramRules> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("program rules: {e}")))
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    /// Enough for every live version of a server's programs; emptied when full.
+    const KEEP: usize = 256;
+    static PARSED: LazyLock<Mutex<HashMap<String, ProgramRules>>> = LazyLock::new(Mutex::default);
+    if let Some(rules) = PARSED.lock().expect("rules memo").get(json) {
+        return Ok(rules.clone());
+    }
+    let rules: ProgramRules = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("program rules: {e}")))?;
+    let mut parsed = PARSED.lock().expect("rules memo");
+    if parsed.len() >= KEEP {
+        parsed.clear();
+    }
+    parsed.insert(json.to_string(), rules.clone());
+    Ok(rules)
 }
 
 pub async fn create(
