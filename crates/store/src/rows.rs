@@ -10,6 +10,8 @@ use sqlx::{Any, Row};
 pub trait TableRow: Serialize + for<'de> Deserialize<'de> + Send + Sync + Sized + 'static {
     const TABLE: &'static str;
     const COLUMNS: &'static [&'static str];
+    /// `COLUMNS` joined by commas, built once.
+    fn column_list() -> &'static str;
     fn from_row(row: &AnyRow) -> sqlx::Result<Self>;
     fn bind_all(self, q: Query<'static, Any, AnyArguments>) -> Query<'static, Any, AnyArguments>;
 }
@@ -24,6 +26,10 @@ macro_rules! table_row {
         impl TableRow for $name {
             const TABLE: &'static str = $table;
             const COLUMNS: &'static [&'static str] = &[$(stringify!($col)),+];
+            fn column_list() -> &'static str {
+                static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                LIST.get_or_init(|| Self::COLUMNS.join(", "))
+            }
             fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
                 Ok(Self { $($col: row.try_get(stringify!($col))?),+ })
             }
@@ -35,8 +41,8 @@ macro_rules! table_row {
 }
 
 /// The comma-separated column list of a table, for `SELECT` statements.
-pub fn columns<T: TableRow>() -> String {
-    T::COLUMNS.join(", ")
+pub fn columns<T: TableRow>() -> &'static str {
+    T::column_list()
 }
 
 table_row!(
