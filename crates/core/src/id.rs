@@ -3,7 +3,7 @@
 //! A public id is `{prefix}{creation ms as 11 hex}{random hex}`: unguessable through its
 //! random part (OS CSPRNG), and ordered by creation time, so the unique index on it grows at
 //! its end like the table. A fully random id puts every insert on a leaf page of its own,
-//! which the commit then writes whole: ten of them per conversion were most of what a
+//! which the commit then writes whole: fifteen of them per conversion were most of what a
 //! rewarded conversion wrote to disk.
 
 use crate::Millis;
