@@ -198,8 +198,8 @@ pub struct NewSession<'a> {
     pub expires_at: Millis,
 }
 
-pub async fn create_session(c: &mut Conn, s: &NewSession<'_>, now: Millis) -> Result<()> {
-    sqlx::query(
+pub async fn create_session(store: &Store, s: &NewSession<'_>, now: Millis) -> Result<()> {
+    let q = sqlx::query(
         "INSERT INTO sessions (workspace_id, user_id, token_hash, csrf_token, ip, user_agent,
             created_at, last_seen_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
@@ -211,9 +211,8 @@ pub async fn create_session(c: &mut Conn, s: &NewSession<'_>, now: Millis) -> Re
     .bind(s.ip.to_string())
     .bind(s.user_agent.chars().take(300).collect::<String>())
     .bind(now)
-    .bind(s.expires_at)
-    .execute(&mut *c)
-    .await?;
+    .bind(s.expires_at);
+    store.write_one(q).await?;
     Ok(())
 }
 
@@ -260,30 +259,24 @@ pub async fn session(
 }
 
 /// Slides a session's expiry forward; called at most once a minute per session.
-pub async fn touch_session(c: &mut Conn, id: i64, now: Millis, expires_at: Millis) -> Result<()> {
-    sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1")
+pub async fn touch_session(store: &Store, id: i64, now: Millis, expires_at: Millis) -> Result<()> {
+    let q = sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1")
         .bind(id)
         .bind(now)
-        .bind(expires_at)
-        .execute(&mut *c)
-        .await?;
+        .bind(expires_at);
+    store.write_one(q).await?;
     Ok(())
 }
 
-pub async fn delete_session(c: &mut Conn, token_hash: &SecretHash) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-        .bind(token_hash.0.clone())
-        .execute(&mut *c)
-        .await?;
+pub async fn delete_session(store: &Store, token_hash: &SecretHash) -> Result<()> {
+    let q = sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash.0.clone());
+    store.write_one(q).await?;
     Ok(())
 }
 
-pub async fn delete_expired_sessions(c: &mut Conn, now: Millis) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
-    Ok(r.rows_affected())
+pub async fn delete_expired_sessions(store: &Store, now: Millis) -> Result<u64> {
+    let q = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now);
+    store.write_one(q).await
 }
 
 // ---- API keys ----
@@ -356,16 +349,13 @@ pub async fn touch_api_key(store: &Store, key: &ApiKey, now: Millis) -> Result<(
     if key.last_used_at.is_some_and(|t| t >= now - EVERY) {
         return Ok(());
     }
-    let mut tx = store.write().await?;
-    sqlx::query(
+    let q = sqlx::query(
         "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
     )
     .bind(key.id)
     .bind(now)
-    .bind(now - EVERY)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .bind(now - EVERY);
+    store.write_one(q).await?;
     Ok(())
 }
 
@@ -397,8 +387,13 @@ pub async fn throttled_until(
     }))
 }
 
-pub async fn count_attempt(c: &mut Conn, key: &str, rule: ThrottleRule, now: Millis) -> Result<()> {
-    sqlx::query(
+pub async fn count_attempt(
+    store: &Store,
+    key: &str,
+    rule: ThrottleRule,
+    now: Millis,
+) -> Result<()> {
+    let q = sqlx::query(
         "INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 1, $2)
          ON CONFLICT (key) DO UPDATE SET
             failures = CASE WHEN login_throttle.window_start + $3 <= $2 THEN 1 ELSE login_throttle.failures + 1 END,
@@ -406,35 +401,34 @@ pub async fn count_attempt(c: &mut Conn, key: &str, rule: ThrottleRule, now: Mil
     )
     .bind(key.to_string())
     .bind(now)
-    .bind(rule.window_ms)
-    .execute(&mut *c)
-    .await?;
+    .bind(rule.window_ms);
+    store.write_one(q).await?;
     Ok(())
 }
 
-pub async fn clear_attempts(c: &mut Conn, key: &str) -> Result<()> {
-    sqlx::query("DELETE FROM login_throttle WHERE key = $1")
-        .bind(key.to_string())
-        .execute(&mut *c)
-        .await?;
+pub async fn clear_attempts(store: &Store, key: &str) -> Result<()> {
+    let q = sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key.to_string());
+    store.write_one(q).await?;
     Ok(())
 }
 
 /// Moves a session to another workspace of the same user (the workspace switcher).
 pub async fn switch_session(
-    c: &mut Conn,
+    store: &Store,
     session_id: i64,
     user_id: i64,
     workspace_id: i64,
 ) -> Result<()> {
-    if member(c, workspace_id, user_id).await?.is_none() {
+    let mut tx = store.write().await?;
+    if member(&mut tx, workspace_id, user_id).await?.is_none() {
         return Err(StoreError::NotFound("membership"));
     }
     sqlx::query("UPDATE sessions SET workspace_id = $3 WHERE id = $1 AND user_id = $2")
         .bind(session_id)
         .bind(user_id)
         .bind(workspace_id)
-        .execute(&mut *c)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }

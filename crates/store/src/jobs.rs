@@ -176,33 +176,27 @@ impl Store {
 
     /// Extends the lease of a running attempt. `false` if the lease was already lost.
     pub async fn extend_lease(&self, job: &Claimed, until: Millis) -> Result<bool> {
-        let mut c = self.read().await?;
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE jobs SET locked_until = $3 WHERE id = $1 AND attempts = $2 AND status = 'running'",
         )
         .bind(job.id)
         .bind(job.attempt)
-        .bind(until)
-        .execute(&mut c)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .bind(until);
+        Ok(self.write_one(q).await? == 1)
     }
 
     /// Marks an attempt done. `false` if the lease was lost (the job ran late; its effect
     /// must be idempotent by key, as every job's is).
     pub async fn complete_job(&self, job: &Claimed, now: Millis) -> Result<bool> {
-        let mut c = self.read().await?;
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE jobs SET status = 'done', locked_until = NULL, locked_by = NULL,
                 finished_at = $3, updated_at = $3
              WHERE id = $1 AND attempts = $2 AND status = 'running'",
         )
         .bind(job.id)
         .bind(job.attempt)
-        .bind(now)
-        .execute(&mut c)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .bind(now);
+        Ok(self.write_one(q).await? == 1)
     }
 
     /// Records a failed attempt: retried after a backoff, or dead when attempts are used up
@@ -215,7 +209,6 @@ impl Store {
         now: Millis,
     ) -> Result<Failure> {
         let error: String = error.chars().take(2000).collect();
-        let mut c = self.read().await?;
         let dead = permanent || job.attempt >= job.max_attempts;
         let (sql, when) = if dead {
             (
@@ -233,15 +226,13 @@ impl Store {
                 now + backoff_ms(job.attempt, entropy),
             )
         };
-        let r = sqlx::query(sql)
+        let q = sqlx::query(sql)
             .bind(job.id)
             .bind(job.attempt)
             .bind(error)
             .bind(when)
-            .bind(now)
-            .execute(&mut c)
-            .await?;
-        Ok(match (r.rows_affected(), dead) {
+            .bind(now);
+        Ok(match (self.write_one(q).await?, dead) {
             (0, _) => Failure::Stale,
             (_, true) => Failure::Dead,
             (_, false) => Failure::RetryAt(when),
@@ -280,15 +271,13 @@ impl Store {
     /// Records one run of the probe job `key`: its effect is idempotent by key, and `runs`
     /// counts how often it took effect, so a test can prove a job took effect exactly once.
     pub async fn record_probe(&self, key: &str, now: Millis) -> Result<()> {
-        let mut c = self.read().await?;
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO system_probes (key, runs, last_run_at) VALUES ($1, 1, $2)
              ON CONFLICT (key) DO UPDATE SET runs = system_probes.runs + 1, last_run_at = $2",
         )
         .bind(key.to_string())
-        .bind(now)
-        .execute(&mut c)
-        .await?;
+        .bind(now);
+        self.write_one(q).await?;
         Ok(())
     }
 

@@ -244,6 +244,16 @@ impl Store {
         })
     }
 
+    /// Runs one write statement as a transaction of its own, through the writer gate like every
+    /// write: on a pooled SQLite connection it would wait for SQLite's lock in a sleeping busy
+    /// handler, behind every batch of writes under load.
+    pub async fn write_one(&self, q: rows::AnyQuery) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let done = q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// The writer gate alone, for a writer with a connection of its own (the click writer).
     /// The batch of native write transactions left open, if any, is committed first.
     pub(crate) async fn write_gate(&self) -> native::Guard {

@@ -50,12 +50,12 @@ pub async fn by_id(c: &mut Conn, id: i64) -> Result<Option<Event>> {
     Ok(rows::fetch_optional(c, rows::select::<Event>("WHERE id = $1").bind(id)).await?)
 }
 
-pub async fn mark_dispatched(c: &mut Conn, id: i64, now: Millis) -> Result<()> {
-    sqlx::query("UPDATE events SET dispatched_at = $2 WHERE id = $1 AND dispatched_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
+pub async fn mark_dispatched(store: &Store, id: i64, now: Millis) -> Result<()> {
+    let q =
+        sqlx::query("UPDATE events SET dispatched_at = $2 WHERE id = $1 AND dispatched_at IS NULL")
+            .bind(id)
+            .bind(now);
+    store.write_one(q).await?;
     Ok(())
 }
 

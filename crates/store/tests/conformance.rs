@@ -205,7 +205,7 @@ async fn sessions_expire_and_end(store: Store) {
         user_agent: "ua",
         expires_at: now + 1000,
     };
-    accounts::create_session(&mut c, &s, now).await.unwrap();
+    accounts::create_session(&store, &s, now).await.unwrap();
     let view = accounts::session(&mut c, &token.hash(), now)
         .await
         .unwrap()
@@ -221,7 +221,7 @@ async fn sessions_expire_and_end(store: Store) {
             .is_none(),
         "expired"
     );
-    accounts::touch_session(&mut c, view.session.id, now, now + 5000)
+    accounts::touch_session(&store, view.session.id, now, now + 5000)
         .await
         .unwrap();
     assert!(
@@ -231,7 +231,7 @@ async fn sessions_expire_and_end(store: Store) {
             .is_some(),
         "extended"
     );
-    accounts::delete_session(&mut c, &token.hash())
+    accounts::delete_session(&store, &token.hash())
         .await
         .unwrap();
     assert!(
@@ -675,7 +675,7 @@ async fn login_throttle_counts_in_a_window(store: Store) {
                 .is_none(),
             "{i}"
         );
-        accounts::count_attempt(&mut c, "k", rule, now + i)
+        accounts::count_attempt(&store, "k", rule, now + i)
             .await
             .unwrap();
     }
@@ -698,7 +698,7 @@ async fn login_throttle_counts_in_a_window(store: Store) {
             .unwrap()
             .is_none()
     );
-    accounts::count_attempt(&mut c, "k", rule, now + 1000)
+    accounts::count_attempt(&store, "k", rule, now + 1000)
         .await
         .unwrap();
     assert!(
@@ -707,7 +707,7 @@ async fn login_throttle_counts_in_a_window(store: Store) {
             .unwrap()
             .is_none()
     );
-    accounts::clear_attempts(&mut c, "k").await.unwrap();
+    accounts::clear_attempts(&store, "k").await.unwrap();
 }
 
 /// Fills a store with a little of everything, for transfer tests.
@@ -737,9 +737,8 @@ pub async fn populate(store: &Store) {
     commands::update_settings(store, ws.id, &settings("Anna's Bakery ✓"), &Actor::cli())
         .await
         .unwrap();
-    let mut c = store.read().await.unwrap();
     accounts::count_attempt(
-        &mut c,
+        store,
         "ip:1.2.3.4",
         ThrottleRule {
             limit: 5,
@@ -749,7 +748,6 @@ pub async fn populate(store: &Store) {
     )
     .await
     .unwrap();
-    drop(c);
     store.record_probe("p", 7).await.unwrap();
 }
 

@@ -104,11 +104,10 @@ impl Registry {
 /// relay ([`outbox::relay`]) already did.
 async fn dispatch_event(store: Store, job: outbox::DispatchEvent) -> anyhow::Result<()> {
     let id = job.event_id;
-    let mut c = store.read().await?;
-    outbox::by_id(&mut c, id)
+    outbox::by_id(&mut store.read().await?, id)
         .await?
         .ok_or_else(|| Permanent(format!("event {id} does not exist")))?;
-    outbox::mark_dispatched(&mut c, id, now_ms()).await?;
+    outbox::mark_dispatched(&store, id, now_ms()).await?;
     Ok(())
 }
 
@@ -276,11 +275,9 @@ impl Worker {
     }
 
     async fn sweep(&self) {
-        let result = async {
-            let mut c = self.store.read().await?;
-            vouch_store::accounts::delete_expired_sessions(&mut c, now_ms()).await
-        }
-        .await;
+        let result =
+            async { vouch_store::accounts::delete_expired_sessions(&self.store, now_ms()).await }
+                .await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "removing expired sessions failed");
         }

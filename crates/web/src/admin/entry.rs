@@ -207,8 +207,8 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
         .map_err(|_| AdminError::Internal)?;
     let mut c = state.store.read().await?;
     let (Some(user), true) = (user, ok) else {
-        accounts::count_attempt(&mut c, &account_key, ACCOUNT_RULE, now).await?;
-        accounts::count_attempt(&mut c, &ip_key, IP_RULE, now).await?;
+        accounts::count_attempt(&state.store, &account_key, ACCOUNT_RULE, now).await?;
+        accounts::count_attempt(&state.store, &ip_key, IP_RULE, now).await?;
         let res = page(LoginPage {
             csrf: form.csrf,
             email: form.email,
@@ -216,7 +216,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
         });
         return Ok((axum::http::StatusCode::UNAUTHORIZED, res).into_response());
     };
-    accounts::clear_attempts(&mut c, &account_key).await?;
+    accounts::clear_attempts(&state.store, &account_key).await?;
     let memberships = accounts::workspaces_of(&mut c, user.id).await?;
     drop(c);
     let Some((ws, _)) = memberships.first() else {
@@ -241,9 +241,8 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AdminError> {
     signed.check_csrf(&form.csrf)?;
-    let mut c = state.store.read().await?;
     accounts::delete_session(
-        &mut c,
+        &state.store,
         &vouch_core::SecretHash(signed.view.session.token_hash.clone()),
     )
     .await?;

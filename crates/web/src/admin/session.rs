@@ -110,7 +110,7 @@ impl FromRequestParts<AppState> for Signed {
             .ok_or(AdminError::SignIn)?;
         if now - view.session.last_seen_at > 60_000 {
             let ttl = state.config.session_ttl.as_millis() as i64;
-            accounts::touch_session(&mut c, view.session.id, now, now + ttl).await?;
+            accounts::touch_session(&state.store, view.session.id, now, now + ttl).await?;
         }
         let workspace = workspaces::by_id(&mut c, view.session.workspace_id)
             .await?
@@ -158,9 +158,8 @@ pub async fn start_session(
     let token = Secret::generate("");
     let now = now_ms();
     let ttl = state.config.session_ttl;
-    let mut c = state.store.read().await?;
     accounts::create_session(
-        &mut c,
+        &state.store,
         &accounts::NewSession {
             workspace_id,
             user_id,

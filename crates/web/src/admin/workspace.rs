@@ -64,9 +64,8 @@ pub async fn switch(
     Form(f): Form<SwitchForm>,
 ) -> Result<Response, AdminError> {
     s.check_csrf(&f.csrf)?;
-    let mut c = state.store.read().await?;
     accounts::switch_session(
-        &mut c,
+        &state.store,
         s.view.session.id,
         s.view.session.user_id,
         f.workspace_id,

@@ -125,7 +125,7 @@ pub async fn join(
             return Err(AdminError::Throttled(((until - now) / 60_000).max(1)));
         }
         // Every attempt counts, so the form cannot be used to probe addresses at speed.
-        accounts::count_attempt(&mut c, &key, JOIN_RULE, now).await?;
+        accounts::count_attempt(&state.store, &key, JOIN_RULE, now).await?;
     }
     let mut p = form_page(&program, business, f.csrf.clone());
     p.email = f.email.clone();
