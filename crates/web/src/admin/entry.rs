@@ -205,7 +205,6 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &stored))
         .await
         .map_err(|_| AdminError::Internal)?;
-    let mut c = state.store.read().await?;
     let (Some(user), true) = (user, ok) else {
         accounts::count_attempt(&state.store, &account_key, ACCOUNT_RULE, now).await?;
         accounts::count_attempt(&state.store, &ip_key, IP_RULE, now).await?;
@@ -216,9 +215,8 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
         });
         return Ok((axum::http::StatusCode::UNAUTHORIZED, res).into_response());
     };
+    let memberships = accounts::workspaces_of(&mut state.store.read().await?, user.id).await?;
     accounts::clear_attempts(&state.store, &account_key).await?;
-    let memberships = accounts::workspaces_of(&mut c, user.id).await?;
-    drop(c);
     let Some((ws, _)) = memberships.first() else {
         return Err(AdminError::Forbidden(
             "your account is not a member of any workspace; ask an owner to add you".into(),

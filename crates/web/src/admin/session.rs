@@ -108,14 +108,16 @@ impl FromRequestParts<AppState> for Signed {
         let view = accounts::session(&mut c, &hash, now)
             .await?
             .ok_or(AdminError::SignIn)?;
-        if now - view.session.last_seen_at > 60_000 {
-            let ttl = state.config.session_ttl.as_millis() as i64;
-            accounts::touch_session(&state.store, view.session.id, now, now + ttl).await?;
-        }
         let workspace = workspaces::by_id(&mut c, view.session.workspace_id)
             .await?
             .ok_or(AdminError::SignIn)?;
         let workspaces = accounts::workspaces_of(&mut c, view.session.user_id).await?;
+        // A write waits for the writer gate: not while holding a pooled connection.
+        drop(c);
+        if now - view.session.last_seen_at > 60_000 {
+            let ttl = state.config.session_ttl.as_millis() as i64;
+            accounts::touch_session(&state.store, view.session.id, now, now + ttl).await?;
+        }
         let actor = Actor {
             kind: ActorKind::Member,
             id: Some(view.session.user_id),

@@ -119,14 +119,13 @@ pub async fn join(
     let ip = crate::client::client_ip(&parts, &state.config.trusted_proxies);
     let key = format!("join:{ip}");
     let now = now_ms();
-    {
-        let mut c = state.store.read().await?;
-        if let Some(until) = accounts::throttled_until(&mut c, &key, JOIN_RULE, now).await? {
-            return Err(AdminError::Throttled(((until - now) / 60_000).max(1)));
-        }
-        // Every attempt counts, so the form cannot be used to probe addresses at speed.
-        accounts::count_attempt(&state.store, &key, JOIN_RULE, now).await?;
+    let throttled =
+        accounts::throttled_until(&mut state.store.read().await?, &key, JOIN_RULE, now).await?;
+    if let Some(until) = throttled {
+        return Err(AdminError::Throttled(((until - now) / 60_000).max(1)));
     }
+    // Every attempt counts, so the form cannot be used to probe addresses at speed.
+    accounts::count_attempt(&state.store, &key, JOIN_RULE, now).await?;
     let mut p = form_page(&program, business, f.csrf.clone());
     p.email = f.email.clone();
     p.name = f.name.clone();
