@@ -123,17 +123,16 @@ pub async fn record_conversion(
     // A friend the business already knew (imported, or who bought before) is not new business.
     let friend_existing = !created
         && (friend.created_from == "import"
-            || {
-                let earlier: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM conversions WHERE workspace_id = $1 AND customer_id = $2 AND status <> 'reversed'",
+            || count(
+                &mut tx,
+                sqlx::query(
+                    "SELECT COUNT(*) AS n FROM conversions WHERE workspace_id = $1 AND customer_id = $2 AND status <> 'reversed'",
+                )
+                .bind(workspace_id)
+                .bind(friend.id),
             )
-            .bind(workspace_id)
-            .bind(friend.id)
-            .fetch_one(&mut *tx)
             .await?
-            .try_get::<i64, _>("n")?;
-                earlier > 0
-            });
+                > 0);
 
     let mut referral = referral_of_friend(&mut tx, workspace_id, friend.id).await?;
     let mut trace_json = json!({});

@@ -116,14 +116,9 @@ async fn pending_by_email(
     Ok(None)
 }
 
-async fn count(c: &mut Conn, sql: &'static str, a: i64, b: i64, t: Millis) -> Result<i64> {
-    let r = sqlx::query(sql)
-        .bind(a)
-        .bind(b)
-        .bind(t)
-        .fetch_one(&mut *c)
-        .await?;
-    Ok(r.try_get("n")?)
+/// The `n` of a `SELECT COUNT(*) AS n …` query.
+async fn count(c: &mut Conn, q: rows::AnyQuery) -> Result<i64> {
+    Ok(q.fetch_one(&mut *c).await?.try_get("n")?)
 }
 
 /// The advocates one attribution reads, each read once: the signals, the program's choice and
@@ -284,39 +279,43 @@ async fn judge(
         .ok_or(StoreError::NotFound("customer"))?;
     // Has the friend referred this advocate before? Through the friend's referrals in this
     // workspace (an index search), not every referral there is.
-    let loop_detected: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM referrals r JOIN advocates a ON a.id = r.advocate_id
-         WHERE r.workspace_id = $1 AND r.friend_customer_id = $2 AND a.customer_id = $3
-           AND r.created_at <= $4",
+    let loop_detected = count(
+        c,
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM referrals r JOIN advocates a ON a.id = r.advocate_id
+             WHERE r.workspace_id = $1 AND r.friend_customer_id = $2 AND a.customer_id = $3
+               AND r.created_at <= $4",
+        )
+        .bind(workspace_id)
+        .bind(adv_customer.id)
+        .bind(friend.id)
+        .bind(now),
     )
-    .bind(workspace_id)
-    .bind(adv_customer.id)
-    .bind(friend.id)
-    .bind(now)
-    .fetch_one(&mut *c)
     .await?
-    .try_get("n")?;
-    let loop_detected = loop_detected > 0;
+        > 0;
     let advocate_today = count(
         c,
-        "SELECT COUNT(*) AS n FROM referrals WHERE advocate_id = $1 AND workspace_id = $2 AND created_at > $3",
-        advocate.id,
-        workspace_id,
-        now - 86_400_000,
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM referrals WHERE advocate_id = $1 AND workspace_id = $2 AND created_at > $3",
+        )
+        .bind(advocate.id)
+        .bind(workspace_id)
+        .bind(now - 86_400_000),
     )
     .await?;
     let ip_hour = match click_ip {
         Some(ip) => {
-            let r = sqlx::query(
-                "SELECT COUNT(*) AS n FROM referrals r JOIN clicks k ON k.public_id = r.click_public_id
-                 WHERE r.workspace_id = $1 AND k.ip_hash = $2 AND r.created_at > $3",
+            count(
+                c,
+                sqlx::query(
+                    "SELECT COUNT(*) AS n FROM referrals r JOIN clicks k ON k.public_id = r.click_public_id
+                     WHERE r.workspace_id = $1 AND k.ip_hash = $2 AND r.created_at > $3",
+                )
+                .bind(workspace_id)
+                .bind(ip.to_string())
+                .bind(now - 3_600_000),
             )
-            .bind(workspace_id)
-            .bind(ip.to_string())
-            .bind(now - 3_600_000)
-            .fetch_one(&mut *c)
-            .await?;
-            r.try_get::<i64, _>("n")?
+            .await?
         }
         None => 0,
     };
